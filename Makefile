@@ -1,0 +1,50 @@
+# Two commands do all the set-up: `make demo` and `make test` (see README.md).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.stylecourse-installed
+OUT ?= demo-output
+NB ?=
+
+.PHONY: install demo test nbtest pytest lessons bench export clean-nbs check-clean clean
+
+$(STAMP): setup.py settings.ini pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "stylecourse needs Python >= 3.10")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(STAMP)
+
+## The main job: style a sample image and say where it went.
+demo: $(STAMP)
+	$(BIN)/stylecourse demo -o $(OUT)
+
+## Every test: each lesson under nbdev_test (IN_TEST=1, small sizes), then pytest tests/.
+test: nbtest pytest
+
+nbtest: $(STAMP)
+	@ls nbs/[0-9]*.ipynb >/dev/null 2>&1 || { echo "error: no lessons found in nbs/"; exit 1; }
+	$(BIN)/nbdev_test --n_workers 2 --timing 2>&1 | tee .nbtest.log
+	@grep -q '^Success' .nbtest.log || { echo "error: nbdev_test ran no notebook"; exit 1; }
+
+pytest: $(STAMP)
+	MPLBACKEND=Agg $(BIN)/python -m pytest tests/ -q
+
+## Execute the lessons in place (IN_TEST unset) so their committed outputs teach; NB=nbs/02_pixel_copy.ipynb for one.
+lessons: $(STAMP)
+	$(BIN)/python tools/run_lessons.py $(NB)
+	$(BIN)/nbdev_clean
+
+bench: $(STAMP)
+	$(BIN)/stylecourse bench
+
+export: $(STAMP)
+	$(BIN)/nbdev_export
+	$(BIN)/nbdev_clean
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache .nbtest.log

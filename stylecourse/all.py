@@ -1,0 +1,2 @@
+"Everything a finished-helper user needs: `from stylecourse.all import *`."
+from .images import *
