@@ -1,2 +1,3 @@
 "Everything a finished-helper user needs: `from stylecourse.all import *`."
 from .images import *
+from .optimize import *
