@@ -1,3 +1,4 @@
 "Everything a finished-helper user needs: `from stylecourse.all import *`."
 from .images import *
 from .optimize import *
+from .lbfgs import *
