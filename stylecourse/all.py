@@ -1,4 +1,6 @@
 "Everything a finished-helper user needs: `from stylecourse.all import *`."
 from .images import *
 from .optimize import *
+from .vgg import *
+from .hooks import *
 from .lbfgs import *
