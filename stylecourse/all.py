@@ -3,4 +3,5 @@ from .images import *
 from .optimize import *
 from .vgg import *
 from .hooks import *
+from .gram import *
 from .lbfgs import *
