@@ -5,3 +5,4 @@ from .vgg import *
 from .hooks import *
 from .gram import *
 from .lbfgs import *
+from .transfer import *

@@ -49,5 +49,4 @@ def test_installed_wheel_imports_from_anywhere(wheel, tmp_path):
     assert str(venv) in out[0], f"imported {out[0]} instead of the installed wheel"
     assert int(out[1]) > 10
     assert (venv / "bin" / "stylecourse").exists(), "console script missing"
-    if (ROOT / "stylecourse" / "cli.py").exists():  # lesson 09
-        run(venv / "bin" / "stylecourse", "--help", cwd=tmp_path, env=env)
+    run(venv / "bin" / "stylecourse", "--help", cwd=tmp_path, env=env)
