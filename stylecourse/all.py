@@ -6,3 +6,4 @@ from .hooks import *
 from .gram import *
 from .lbfgs import *
 from .transfer import *
+from .widgets import *
