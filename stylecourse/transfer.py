@@ -4,11 +4,11 @@
 
 # %% auto #0
 __all__ = ['CONTENT_LAYERS', 'STYLE_LAYERS', 'STYLE_WEIGHT', 'TUTORIAL_CONTENT_LAYERS', 'TUTORIAL_STYLE_LAYERS', 'INITS',
-           'OPTIMIZERS', 'PRECISIONS', 'GRAM_NORMS', 'layer_weights', 'min_side', 'deepest_layer', 'total_variation',
+           'OPTIMIZERS', 'PRECISIONS', 'layer_weights', 'min_side', 'deepest_layer', 'total_variation',
            'make_transfer_loss', 'initial_image', 'make_optimizer', 'resolve_device', 'style_transfer', 'Normalization',
            'ContentLoss', 'tutorial_gram', 'StyleLoss', 'tutorial_model', 'tutorial_style_transfer']
 
-# %% ../nbs/07_style_transfer.ipynb #e5d8014c
+# %% ../nbs/07_style_transfer.ipynb #1cc1922d
 import contextlib, math
 from collections.abc import Mapping
 import torch, torch.nn as nn, torch.nn.functional as F
@@ -17,10 +17,10 @@ from .images import load_image, default_device
 from .optimize import optimize_image
 from .vgg import load_vgg19, imagenet_normalize, VGG19_LAYERS, IMAGENET_MEAN, IMAGENET_STD
 from .hooks import FeatureExtractor
-from .gram import gram_matrix
+from .gram import gram_matrix, GRAM_NORMS
 from .lbfgs import LBFGS
 
-# %% ../nbs/07_style_transfer.ipynb #80e64f13
+# %% ../nbs/07_style_transfer.ipynb #7f2e2d8b
 CONTENT_LAYERS = ("relu4_2",)  # Gatys et al.: "conv4_2", rectified in place in Caffe
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 STYLE_WEIGHT = 1e2  # for gram_norm="hw"; derived from two reference settings, not tuned here (see the lesson)
@@ -29,9 +29,8 @@ TUTORIAL_STYLE_LAYERS = ("conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1") 
 INITS = ("content", "noise", "style")
 OPTIMIZERS = ("lbfgs", "torch-lbfgs", "adam")
 PRECISIONS = ("fp32", "bf16")
-GRAM_NORMS = ("hw", "chw", "none")
 
-# %% ../nbs/07_style_transfer.ipynb #666722fb
+# %% ../nbs/07_style_transfer.ipynb #0570829f
 def _check_weight(w, what: str) -> float:
     "A weight as a float, or a clear ValueError when it is not a finite number ≥ 0."
     try: w = float(w)
@@ -62,14 +61,14 @@ def deepest_layer(layers) -> str | None:
     "The layer of `layers` that comes last in VGG19."
     return max(layers, key=VGG19_LAYERS.index, default=None)
 
-# %% ../nbs/07_style_transfer.ipynb #5f0013be
+# %% ../nbs/07_style_transfer.ipynb #78ee3e3d
 def total_variation(img: torch.Tensor) -> torch.Tensor:
     "Mean squared difference between vertically and horizontally neighbouring pixels of a [..., H, W] image."
     dv, dh = img[..., 1:, :] - img[..., :-1, :], img[..., :, 1:] - img[..., :, :-1]
     pairs = dv.numel() + dh.numel()
     return (dv.pow(2).sum() + dh.pow(2).sum()) / max(pairs, 1)
 
-# %% ../nbs/07_style_transfer.ipynb #96ec74c4
+# %% ../nbs/07_style_transfer.ipynb #cd395d98
 def _autocast(device: torch.device, precision: str):
     "bf16 autocast for the VGG forward pass; fp32 runs as written."
     if precision == "bf16": return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
@@ -104,7 +103,7 @@ def make_transfer_loss(fx, content: torch.Tensor, style: torch.Tensor, content_l
             return loss, {k: float(v) for k, v in parts.items()}
     return loss_fn
 
-# %% ../nbs/07_style_transfer.ipynb #c4892af2
+# %% ../nbs/07_style_transfer.ipynb #4093fd6f
 def _resize(img: torch.Tensor, h: int, w: int) -> torch.Tensor:
     return F.interpolate(img[None], size=(h, w), mode="bilinear", antialias=True, align_corners=False)[0].clamp(0, 1)
 
@@ -146,7 +145,7 @@ def resolve_device(device=None) -> torch.device:
     if dev.type not in ("cpu", "cuda", "mps"): raise ValueError(f"device {device!r} is not supported; use cpu, cuda or mps")
     return dev
 
-# %% ../nbs/07_style_transfer.ipynb #65fa4b79
+# %% ../nbs/07_style_transfer.ipynb #7953fd00
 @contextlib.contextmanager
 def _deterministic(device: torch.device):
     "cuDNN may pick non-deterministic conv algorithms; ask for deterministic ones during the run, then restore."
@@ -187,6 +186,7 @@ def style_transfer(content, style, *, size: int = 512, steps: int = 300, content
     `init`: "content" | "noise" (uniform, from `seed`) | "style" | an image. `optimizer`: "lbfgs" (lesson 06) |
     "torch-lbfgs" | "adam"; defaults lr=1, history_size=100, no line search for L-BFGS, lr=0.02 for Adam, overridden
     by `opt_kwargs`. `precision`: "fp32" | "bf16" (autocast bf16 for the VGG forward, losses in fp32, CPU too).
+    Pixels are clamped to [0,1] before each evaluation, as in the PyTorch tutorial.
     `weights`: as `load_vgg19`. `callbacks`: each `cb(step, image, losses)` after every evaluation, `losses` a dict of
     floats: "loss", "content", "style", "tv" and per layer "content/<name>", "style/<name>", each its contribution
     to the loss; returning True stops. A stop, a KeyboardInterrupt or a NaN/inf loss returns the best image so far
@@ -236,7 +236,7 @@ def style_transfer(content, style, *, size: int = 512, steps: int = 300, content
                              progress=progress, desc="style transfer")
     return out.detach().cpu()
 
-# %% ../nbs/07_style_transfer.ipynb #e1fe4522
+# %% ../nbs/07_style_transfer.ipynb #0ec91987
 class Normalization(nn.Module):
     "ImageNet normalisation as the model's first layer (the tutorial's design)."
     def __init__(self, mean=IMAGENET_MEAN, std=IMAGENET_STD):
