@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['CHANNEL_COLORS', 'CHANNEL_NAMES', 'GRAM_NORMS', 'TEXTURE_LAYERS', 'toy_feature_map', 'hand_drawn', 'draw_channel',
-           'draw_feature_map', 'draw_matrix', 'gram_matrix', 'content_loss', 'style_loss', 'draw_products',
-           'draw_gram_entry', 'GramExplorer', 'gram_widget', 'synthesize_texture']
+           'draw_feature_map', 'draw_matrix', 'GramProduct', 'gram_matrix', 'content_loss', 'style_loss',
+           'draw_products', 'draw_gram_entry', 'GramExplorer', 'gram_widget', 'synthesize_texture']
 
 # %% ../nbs/05_gram.ipynb #5b21494d
 import io, logging
@@ -98,6 +98,21 @@ def draw_matrix(ax, m, title=None, row_labels=None, col_labels=None, row_colors=
     ax.set_aspect("equal"); ax.axis("off"); ax.set_xticks([]); ax.set_yticks([])
     if title: ax.set_title(title, fontsize=13)
 
+# %% ../nbs/05_gram.ipynb #437e9133
+class GramProduct(torch.autograd.Function):
+    "F·Fᵀ for F of shape [B, C, N], with a one-matmul backward (F̄ = (Ḡ + Ḡᵀ)·F) that keeps F's memory layout."
+    @staticmethod
+    def forward(ctx, f):
+        ctx.save_for_backward(f)
+        return f @ f.transpose(1, 2)
+
+    @staticmethod
+    def backward(ctx, grad):
+        f, = ctx.saved_tensors
+        s = (grad + grad.transpose(1, 2)).to(f.dtype)   # C×C and symmetric; under autocast f may be bf16, grad fp32
+        if f.stride(2) == 1: return s @ f               # F stored row by row, as from an NCHW map
+        return (f.transpose(1, 2) @ s).transpose(1, 2)  # F stored column by column (channels_last): Fᵀ·S = (S·F)ᵀ
+
 # %% ../nbs/05_gram.ipynb #1b0acced
 GRAM_NORMS = ("hw", "chw", "none")
 
@@ -115,11 +130,9 @@ def gram_matrix(x: torch.Tensor, norm: str = "hw") -> torch.Tensor:
     b, c, h, w = x.shape
     if c * h * w == 0: raise ValueError(f"gram_matrix: empty feature map of shape {tuple(x.shape)}")
     if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
-        ft = x.permute(0, 2, 3, 1).reshape(b, h * w, c)   # F transposed, a view of channels_last memory: no copy
-        g = ft.transpose(1, 2) @ ft
-    else:
-        f = x.reshape(b, c, h * w)                         # F: one row per channel, one column per position
-        g = f @ f.transpose(1, 2)
+        f = x.permute(0, 2, 3, 1).reshape(b, h * w, c).transpose(1, 2)  # F as a view of channels_last memory: no copy
+    else: f = x.reshape(b, c, h * w)                                     # F: one row per channel, one column per position
+    g = GramProduct.apply(f)
     if norm == "hw": g = g / (h * w)
     elif norm == "chw": g = g / (c * h * w)
     return g

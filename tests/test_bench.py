@@ -4,9 +4,10 @@ import re
 import pytest
 import torch
 
-from stylecourse.bench import (COLUMNS, MemoryEstimateError, check_memory, conv_macs, estimate_memory, eval_flops,
-                               flop_floor, gram_fast, largest_fitting_size, main, make_eval, vgg19_shapes)
+from stylecourse.bench import COLUMNS, conv_macs, eval_flops, flop_floor, gram_autograd, main, make_eval
 from stylecourse.gram import gram_matrix
+from stylecourse.transfer import (MemoryEstimateError, TUTORIAL_CONTENT_LAYERS, TUTORIAL_STYLE_LAYERS, check_memory,
+                                  estimate_memory, largest_fitting_size, vgg19_shapes)
 
 
 def test_conv_macs_by_hand():
@@ -51,13 +52,13 @@ def test_estimate_tracks_what_autograd_saves():
     "The activation estimate against the bytes autograd really saves (weights and targets are saved too)."
     n_params = 3 * 64 * 9 + 64 + 64 * 64 * 9 + 64 + 64 * 128 * 9 + 128 + 128 * 128 * 9 + 128 + 128 * 256 * 9 + 256
     for precision, nbytes in (("fp32", 4), ("bf16", 2)):
-        evaluate, _ = make_eval(64, precision=precision)
+        evaluate, _ = make_eval(64, precision=precision, gram_precision=precision, channels_last=True, gram_backward="single")
         seen = {}
         def pack(t):
             seen[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
             return t
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t): evaluate()
-        est = estimate_memory(64, precision=precision)
+        est = estimate_memory(64, TUTORIAL_CONTENT_LAYERS, TUTORIAL_STYLE_LAYERS, precision=precision)
         predicted = est["activations"] + n_params * nbytes + est["targets"]
         assert abs(predicted / sum(seen.values()) - 1) < 0.35, (precision, predicted, sum(seen.values()))
 
@@ -81,23 +82,25 @@ def test_refusal_names_a_size_that_fits():
 
 
 @pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
-def test_gram_fast_matches_gram_matrix(layout):
+def test_gram_matrix_backward_matches_autograd(layout):
+    "Lesson 05's one-matmul backward against autograd's own (lesson 10's baseline), in both memory layouts."
     x = torch.rand(2, 5, 6, 7, dtype=torch.float64).to(memory_format=layout)
     a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
     w = torch.rand(2, 5, 5, dtype=torch.float64)
     for norm in ("hw", "chw", "none"):
         a.grad = b.grad = None
-        ga, gb = gram_matrix(a, norm), gram_fast(b, norm)
+        ga, gb = gram_autograd(a, norm), gram_matrix(b, norm)
         torch.testing.assert_close(ga, gb)
         (ga * w).sum().backward(); (gb * w).sum().backward()
         torch.testing.assert_close(a.grad, b.grad)
-    assert torch.autograd.gradcheck(lambda t: gram_fast(t, "hw"), (x.clone().requires_grad_(),))
+    assert b.grad.is_contiguous(memory_format=layout)        # the gradient keeps the map's layout
+    assert torch.autograd.gradcheck(lambda t: gram_matrix(t, "hw"), (x.clone().requires_grad_(),))
     with torch.autocast("cpu", dtype=torch.bfloat16):       # under autocast: bf16 product, gradient of the input's dtype
-        f = torch.rand(1, 4, 8, 8).requires_grad_()
-        g = gram_fast(f, "chw")
+        f = torch.rand(1, 4, 8, 8).to(memory_format=layout).requires_grad_()
+        g = gram_matrix(f, "chw")
     g.float().sum().backward()
     assert g.dtype == torch.bfloat16 and f.grad.dtype == torch.float32
-    with pytest.raises(ValueError, match="norm"): gram_fast(x, "bad")
+    with pytest.raises(ValueError, match="norm"): gram_autograd(x, "bad")
 
 
 def test_make_eval_levers():

@@ -175,3 +175,12 @@ def test_console_script_is_installed(images, tmp_path):
                            "--weights", "random"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith("error:")
     assert "Traceback" not in proc.stderr and not (tmp_path / "o.png").exists()
+
+
+def test_too_little_memory_exits_2_with_a_size_that_fits(capsys, images, tmp_path, monkeypatch):
+    import stylecourse.transfer as T
+    monkeypatch.setattr(T, "available_memory", lambda device=None: 2**20)  # 1 MiB free
+    out = tmp_path / "r.png"
+    code, _, err = run(capsys, "transfer", *images, "-o", out, *RUN)
+    assert_clean_failure(code, err, out)
+    assert "needs about" in err and "use size=" in err or "no size fits" in err

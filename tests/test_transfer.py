@@ -287,3 +287,34 @@ def test_bad_weights_are_a_value_error(content, style, tmp_path):
     (tmp_path / "w.pth").write_bytes(b"garbage")
     with pytest.raises(ValueError):
         style_transfer(content, style, steps=1, **(FAST | dict(weights=str(tmp_path / "w.pth"))))
+
+
+def test_a_run_that_cannot_fit_is_refused_before_the_network(content, style, monkeypatch):
+    "With little memory free, style_transfer names a size that fits and never loads VGG19; close to the limit it warns."
+    def no_network(*a, **k): raise AssertionError("the network was loaded")
+    monkeypatch.setattr(T, "available_memory", lambda device=None: 2**20)  # 1 MiB free
+    monkeypatch.setattr(T, "load_vgg19", no_network)
+    with pytest.raises(T.MemoryEstimateError, match=r"size=32 needs about .* free on cpu") as e:
+        style_transfer(content, style, steps=1, **FAST)
+    assert isinstance(e.value, ValueError) and isinstance(e.value, MemoryError)
+    monkeypatch.undo()
+    need = T.estimate_memory((32, 32), FAST["content_layers"], FAST["style_layers"])["total"]
+    monkeypatch.setattr(T, "available_memory", lambda device=None: int(need / 0.75))  # the run takes 75 % of what is free
+    with pytest.warns(RuntimeWarning, match="other programs may push the run out of memory"):
+        style_transfer(_img(32, 32, 0), _img(32, 32, 1), steps=1, **FAST)
+
+
+def test_features_are_channels_last_and_the_gradient_reaches_the_image(content, style):
+    "The speed layout of lesson 07: the network sees channels_last maps; the image still gets an ordinary gradient."
+    from stylecourse.hooks import FeatureExtractor
+    from stylecourse.vgg import load_vgg19
+    vgg = load_vgg19("random", last_layer="relu2_1").to(memory_format=torch.channels_last)
+    img = torch.rand(3, 32, 32)
+    with FeatureExtractor(vgg, ["relu1_1", "relu2_1"]) as fx:
+        loss_fn = T.make_transfer_loss(fx, img, torch.rand(3, 32, 32), ["relu2_1"], ["relu1_1", "relu2_1"])
+        x = img.clone().requires_grad_()
+        loss, _ = loss_fn(x)
+        loss.backward()
+        feats = fx(T.imagenet_normalize(img[None]).contiguous(memory_format=torch.channels_last))
+    assert all(f.is_contiguous(memory_format=torch.channels_last) for f in feats.values())
+    assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
