@@ -8,16 +8,15 @@ __all__ = ['CLOCKS', 'TUTORIAL_SETTINGS', 'COLUMNS', 'conv_macs', 'eval_flops', 
            'bench_images', 'RunRecorder', 'machine_rates', 'run_bench', 'format_table', 'main']
 
 # %% ../nbs/10_performance.ipynb #0de7a33a
-import argparse, math, os, platform, statistics, sys, time, warnings
+import argparse, math, platform, statistics, sys, time, warnings
 from collections.abc import Mapping
 import torch, torch.nn.functional as F
 
 from .images import load_image, sample_image, style_image, STYLE_NAMES, default_device
-from .vgg import load_vgg19, imagenet_normalize, VGG19_LAYERS
+from .vgg import load_vgg19, imagenet_normalize
 from .gram import gram_matrix
 from .transfer import (TUTORIAL_CONTENT_LAYERS as TUTORIAL_CONTENT, TUTORIAL_STYLE_LAYERS as TUTORIAL_STYLE,
-                                  PRECISIONS, layer_weights, deepest_layer, vgg19_shapes, estimate_memory,
-                                  available_memory, check_memory, MemoryEstimateError, BYTES, _gib)
+                                  PRECISIONS, layer_weights, deepest_layer, vgg19_shapes)
 
 # %% ../nbs/10_performance.ipynb #446d9da7
 def _names(layers) -> list:
