@@ -12,6 +12,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from .optimize import OPTIMIZERS
+
 # %% ../nbs/06_lbfgs.ipynb #3e88f22e
 def two_loop(g: Tensor, old_dirs: list, old_stps: list, ro: list, H_diag: float) -> Tensor:
     "The L-BFGS direction `-H·g`, with H built from pairs y=`old_dirs[i]`, s=`old_stps[i]`, ρ=`ro[i]` on H⁰ = `H_diag`·I."
@@ -220,3 +222,6 @@ class LBFGS(torch.optim.Optimizer):
         state.update(d=d, t=t, old_dirs=old_dirs, old_stps=old_stps, ro=ro, H_diag=H_diag,
                      prev_flat_grad=prev_g, prev_loss=prev_loss)
         return orig_loss
+
+# %% ../nbs/06_lbfgs.ipynb #30f7e7d8
+OPTIMIZERS["lbfgs"] = (LBFGS, dict(lr=1.0, history_size=100, line_search_fn=None))
