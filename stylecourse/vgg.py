@@ -4,19 +4,21 @@
 
 # %% ../nbs/03_features.ipynb #e1a877f3
 from __future__ import annotations
-import os, socket, threading, urllib.request, warnings
+import difflib, os, socket, threading, urllib.request, warnings
 from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from torch import nn
 
-from .images import default_device, in_test
+from .images import default_device, in_test, check_int, check_weight
 
 # %% auto #0
-__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'VGG19_LAYERS', 'VGG19_URL', 'RANDOM_SEED', 'imagenet_normalize', 'layer_table',
-           'WeightsError', 'RandomWeightsWarning', 'imagenet_cache_path', 'load_vgg19']
+__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'LAYERS', 'VGG19_LAYERS', 'VGG19_URL', 'RANDOM_SEED', 'imagenet_normalize', 'Layer',
+           'layer_info', 'layer_table', 'WeightsError', 'RandomWeightsWarning', 'imagenet_cache_path', 'load_vgg19',
+           'layer_weights', 'deepest_layer', 'min_side', 'layer_shapes', 'conv_macs']
 
 # %% ../nbs/03_features.ipynb #ba75c13c
 IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406])
@@ -33,32 +35,57 @@ def imagenet_normalize(x: torch.Tensor) -> torch.Tensor:
     return (x - mean) / std
 
 # %% ../nbs/03_features.ipynb #99172acf
-_BLOCKS = ((64, 2), (128, 2), (256, 4), (512, 4), (512, 4))  # (channels, convolutions) of VGG19's five blocks
+class Layer(NamedTuple):
+    "One child of VGG19's `features`: its name, kind, channels in and out, and the pooling layers before it."
+    name: str          # conv4_2, relu4_2, pool4: block 4, position 2
+    kind: str          # "conv", "relu" or "pool"
+    in_channels: int   # channels of the layer's input
+    channels: int      # channels of its output
+    pools: int         # pooling layers strictly before it: each halved the grid, rounding down
 
-def _vgg19_names():
-    names = []
-    for b, (_, n) in enumerate(_BLOCKS, 1):
-        for i in range(1, n + 1): names += [f"conv{b}_{i}", f"relu{b}_{i}"]
-        names.append(f"pool{b}")
-    return tuple(names)
+_CONFIG_E = (64, 64, "pool", 128, 128, "pool", 256, 256, 256, 256, "pool",
+             512, 512, 512, 512, "pool", 512, 512, 512, 512, "pool")  # VGG19 (configuration E): conv widths and pools
 
-VGG19_LAYERS = _vgg19_names()
+def _make_layers(config) -> tuple:
+    "The rows of `LAYERS` for a VGG configuration: each conv is followed by its ReLU, each block ends with a pool."
+    rows, c_in, block, conv = [], 3, 1, 0
+    for width in config:
+        if width == "pool":
+            rows.append(Layer(f"pool{block}", "pool", c_in, c_in, block - 1))
+            block, conv = block + 1, 0
+        else:
+            conv += 1
+            rows += [Layer(f"conv{block}_{conv}", "conv", c_in, width, block - 1),
+                     Layer(f"relu{block}_{conv}", "relu", width, width, block - 1)]
+            c_in = width
+    return tuple(rows)
+
+LAYERS = _make_layers(_CONFIG_E)
+VGG19_LAYERS = tuple(layer.name for layer in LAYERS)
+_INDEX = {name: i for i, name in enumerate(VGG19_LAYERS)}  # position in the Sequential, by name
+
+# %% ../nbs/03_features.ipynb #7b889b0d
+def layer_info(name, what: str | None = None) -> Layer:
+    "The row of `LAYERS` called `name`, or a one-line ValueError naming the unknown layer and close matches."
+    if isinstance(name, str) and name in _INDEX: return LAYERS[_INDEX[name]]
+    close = difflib.get_close_matches(name, VGG19_LAYERS, n=3) if isinstance(name, str) else []
+    hint = f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
+    raise ValueError(f"{what + ': ' if what else ''}unknown layer {name!r}{hint}; valid names are conv1_1, relu1_1, "
+                     f"conv1_2, …, relu5_4, pool5 (all {len(LAYERS)} are in VGG19_LAYERS)")
 
 # %% ../nbs/03_features.ipynb #66f658a2
 def layer_table() -> list[dict]:
-    "One row per layer of VGG19's convolutional part: our name, torchvision's key, the PyTorch tutorial's name, size facts."
-    rows, n_conv, chans, jump, rf = [], 0, 3, 1, 1
-    for i, name in enumerate(VGG19_LAYERS):
-        kind = name[:4]
-        if kind == "conv":
+    "One row per layer of `LAYERS` with torchvision's key, the PyTorch tutorial's name, the stride and the receptive field."
+    rows, n_conv, jump, rf = [], 0, 1, 1
+    for i, layer in enumerate(LAYERS):
+        if layer.kind == "conv":
             n_conv += 1
-            chans = _BLOCKS[int(name[4]) - 1][0]
             rf += 2 * jump          # a 3x3 kernel reaches one step further on each side
-        elif kind == "pool":
+        elif layer.kind == "pool":
             rf += jump              # a 2x2 window reaches one step further...
             jump *= 2               # ...and doubles the step between neighbouring outputs
-        rows.append(dict(name=name, torchvision=f"features.{i}", tutorial=f"{kind}_{n_conv}",
-                         channels=chans, stride=jump, receptive_field=rf))
+        rows.append(dict(layer._asdict(), torchvision=f"features.{i}", tutorial=f"{layer.kind}_{n_conv}",
+                         stride=jump, receptive_field=rf))
     return rows
 
 # %% ../nbs/03_features.ipynb #524dbc88
@@ -77,19 +104,18 @@ def imagenet_cache_path() -> Path:
 
 def _conv_shapes() -> dict:
     "Expected parameter shapes, keyed by our names (conv1_1.weight, ...), in network order."
-    shapes, c_in = {}, 3
-    for name in VGG19_LAYERS:
-        if name.startswith("conv"):
-            c_out = _BLOCKS[int(name[4]) - 1][0]
-            shapes[f"{name}.weight"], shapes[f"{name}.bias"] = (c_out, c_in, 3, 3), (c_out,)
-            c_in = c_out
+    shapes = {}
+    for layer in LAYERS:
+        if layer.kind == "conv":
+            shapes[f"{layer.name}.weight"] = (layer.channels, layer.in_channels, 3, 3)
+            shapes[f"{layer.name}.bias"] = (layer.channels,)
     return shapes
 
 # %% ../nbs/03_features.ipynb #16651c69
 def _tv_key(key):
     "Our key (conv1_1.weight) as torchvision writes it (features.0.weight), for error messages."
     name, _, tail = key.partition(".")
-    return f"features.{VGG19_LAYERS.index(name)}.{tail}"
+    return f"features.{_INDEX[name]}.{tail}"
 
 def _rename(sd, src) -> dict:
     "Check a VGG19 state dict and rename its keys to ours; accepts features.N.*, N.* and conv1_1.* keys."
@@ -173,7 +199,7 @@ def _random(n_layers, seed=RANDOM_SEED) -> dict:
     g = torch.Generator().manual_seed(seed)  # a private generator: the global random state plays no part
     sd = {}
     for k, shape in _conv_shapes().items():
-        if VGG19_LAYERS.index(k.split(".")[0]) >= n_layers: break
+        if _INDEX[k.split(".")[0]] >= n_layers: break  # keys read conv1_1.weight
         w = torch.empty(shape)
         if k.endswith(".weight"): nn.init.kaiming_normal_(w, mode="fan_out", nonlinearity="relu", generator=g)
         else: w.zero_()
@@ -211,20 +237,60 @@ def _resolve(weights, n_layers, progress):
 # %% ../nbs/03_features.ipynb #376b9c8c
 def load_vgg19(weights="auto", device=None, last_layer: str | None = None, progress: bool = True) -> nn.Sequential:
     "VGG19's convolutional part as a Sequential with children conv1_1, relu1_1, ..., pool5: eval mode, frozen, on `device`."
-    if last_layer is not None and last_layer not in VGG19_LAYERS:
-        raise ValueError(f"unknown VGG19 layer {last_layer!r}; valid names: {', '.join(VGG19_LAYERS)}")
-    n = VGG19_LAYERS.index(last_layer) + 1 if last_layer else len(VGG19_LAYERS)
+    n = len(LAYERS) if last_layer is None else _INDEX[layer_info(last_layer, "last_layer").name] + 1
     sd, source = _resolve(weights, n, progress)
     if source == "random": warnings.warn(_RANDOM_MSG, RandomWeightsWarning, stacklevel=2)
-    layers, c_in = OrderedDict(), 3
+    layers = OrderedDict()
     with torch.device("meta"):  # shapes only: no memory, no init work; the weights arrive below
-        for name in VGG19_LAYERS[:n]:
-            if name.startswith("conv"):
-                c_out = _BLOCKS[int(name[4]) - 1][0]
-                layers[name], c_in = nn.Conv2d(c_in, c_out, 3, padding=1), c_out
-            elif name.startswith("relu"): layers[name] = nn.ReLU(inplace=False)  # keep conv outputs intact for hooks
-            else: layers[name] = nn.MaxPool2d(2, 2)
+        for layer in LAYERS[:n]:
+            if layer.kind == "conv": layers[layer.name] = nn.Conv2d(layer.in_channels, layer.channels, 3, padding=1)
+            elif layer.kind == "relu": layers[layer.name] = nn.ReLU(inplace=False)  # keep conv outputs intact for hooks
+            else: layers[layer.name] = nn.MaxPool2d(2, 2)
     model = nn.Sequential(layers)
-    model.load_state_dict({k: v for k, v in sd.items() if VGG19_LAYERS.index(k.split(".")[0]) < n}, assign=True)
+    model.load_state_dict({k: v for k, v in sd.items() if _INDEX[k.split(".")[0]] < n}, assign=True)
     model.weights_source = source
     return model.requires_grad_(False).eval().to(default_device() if device is None else device)
+
+# %% ../nbs/03_features.ipynb #eed5c239
+def _names(layers) -> tuple:
+    "A name, a sequence of names or a dict's keys, as a tuple of names."
+    return (layers,) if isinstance(layers, str) else tuple(layers)
+
+def layer_weights(layers, what: str = "layers") -> dict[str, float]:
+    "`layers` (a name, a sequence of names with weight 1 each, or a dict name → weight) as a checked dict; repeats add up."
+    pairs = layers.items() if isinstance(layers, Mapping) else ((name, 1.0) for name in _names(layers))
+    out = {}
+    for name, w in pairs:
+        layer_info(name, what)
+        out[name] = out.get(name, 0.0) + check_weight(w, f"the weight of {what} {name!r}")
+    return out
+
+def deepest_layer(layers) -> str | None:
+    "The layer of `layers` that comes last in VGG19, or None when there is none."
+    return max(_names(layers), key=lambda name: _INDEX[layer_info(name).name], default=None)
+
+# %% ../nbs/03_features.ipynb #68a0de44
+def _pools_through(layer: Layer) -> int:
+    "Pools up to and including `layer`: its output is the image's size divided by 2 that many times."
+    return layer.pools + (layer.kind == "pool")
+
+def min_side(layers) -> int:
+    "Smallest image side (px) for which every layer in `layers` keeps at least one position: 2**(pools up to it)."
+    return 2 ** max((_pools_through(layer_info(name)) for name in _names(layers)), default=0)
+
+def layer_shapes(h: int, w: int, layers=None) -> dict[str, tuple[int, int, int]]:
+    "(channels, height, width) of each named layer's output (all 37 when `layers` is None) for an h×w image."
+    h, w = check_int(h, "h (image height in px)", 1), check_int(w, "w (image width in px)", 1)
+    out = {}
+    for name in VGG19_LAYERS if layers is None else _names(layers):
+        layer = layer_info(name)
+        p = 2 ** _pools_through(layer)
+        out[name] = (layer.channels, h // p, w // p)  # 0 where the image is smaller than min_side: VGG19 fails there
+    return out
+
+def conv_macs(h: int, w: int, last_layer: str | None = None) -> dict[str, int]:
+    "Multiply-accumulates of each 3×3 conv's forward pass up to `last_layer` (all 16 when None): c_in·c_out·9·h·w."
+    n = len(LAYERS) if last_layer is None else _INDEX[layer_info(last_layer, "last_layer").name] + 1
+    shapes = layer_shapes(h, w, VGG19_LAYERS[:n])
+    return {l.name: l.in_channels * l.channels * 9 * shapes[l.name][1] * shapes[l.name][2]
+            for l in LAYERS[:n] if l.kind == "conv"}  # padding 1 keeps the grid: output size = input size
