@@ -4,23 +4,24 @@
 
 # %% auto #0
 __all__ = ['CONTENT_LAYERS', 'STYLE_LAYERS', 'STYLE_WEIGHT', 'TUTORIAL_CONTENT_LAYERS', 'TUTORIAL_STYLE_LAYERS', 'INITS',
-           'OPTIMIZERS', 'PRECISIONS', 'CHANNELS_LAST_DEVICES', 'BLOCK_CHANNELS', 'BYTES', 'OPTIMIZER_STATE',
-           'layer_weights', 'min_side', 'deepest_layer', 'total_variation', 'make_transfer_loss', 'initial_image',
-           'make_optimizer', 'resolve_device', 'vgg19_shapes', 'estimate_memory', 'available_memory',
-           'MemoryEstimateError', 'largest_fitting_size', 'check_memory', 'style_transfer', 'Normalization',
-           'ContentLoss', 'tutorial_gram', 'StyleLoss', 'tutorial_model', 'tutorial_style_transfer']
+           'PRECISIONS', 'CHANNELS_LAST_DEVICES', 'total_variation', 'make_transfer_loss', 'initial_image',
+           'make_optimizer', 'resolve_device', 'TransferConfig', 'style_transfer']
 
 # %% ../nbs/07_style_transfer.ipynb #1cc1922d
-import contextlib, math, os, warnings
+import contextlib, dataclasses, warnings
 from collections.abc import Mapping
-import torch, torch.nn as nn, torch.nn.functional as F
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import ClassVar
+import torch, torch.nn.functional as F
 
-from .images import load_image, default_device
-from .optimize import optimize_image
-from .vgg import load_vgg19, imagenet_normalize, VGG19_LAYERS, IMAGENET_MEAN, IMAGENET_STD
+from .images import load_image, default_device, check_int, check_weight
+from .optimize import optimize_image, OPTIMIZERS
+from .vgg import load_vgg19, imagenet_normalize, layer_weights, min_side, deepest_layer
 from .hooks import FeatureExtractor
-from .gram import gram_matrix, GRAM_NORMS
-from .lbfgs import LBFGS
+from .gram import GRAM_NORMS, STYLE_STATISTICS
+from .lbfgs import LBFGS  # registers lesson 06's "lbfgs" in OPTIMIZERS
+from .memory import check_memory
 
 # %% ../nbs/07_style_transfer.ipynb #7f2e2d8b
 CONTENT_LAYERS = ("relu4_2",)  # Gatys et al.: "conv4_2", rectified in place in Caffe
@@ -29,39 +30,7 @@ STYLE_WEIGHT = 1e2  # for gram_norm="hw"; derived from two reference settings, n
 TUTORIAL_CONTENT_LAYERS = ("conv2_2",)  # the PyTorch tutorial's conv_4
 TUTORIAL_STYLE_LAYERS = ("conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1")  # its conv_1 … conv_5
 INITS = ("content", "noise", "style")
-OPTIMIZERS = ("lbfgs", "torch-lbfgs", "adam")
 PRECISIONS = ("fp32", "bf16")
-
-# %% ../nbs/07_style_transfer.ipynb #0570829f
-def _check_weight(w, what: str) -> float:
-    "A weight as a float, or a clear ValueError when it is not a finite number ≥ 0."
-    try: w = float(w)
-    except (TypeError, ValueError): raise ValueError(f"{what} must be a number ≥ 0, got {w!r}") from None
-    if not math.isfinite(w) or w < 0: raise ValueError(f"{what} must be a finite number ≥ 0, got {w!r}")
-    return w
-
-def layer_weights(layers, what: str = "layers") -> dict[str, float]:
-    "`layers` (a name, a sequence of names with weight 1 each, or a dict name → weight) as a checked dict."
-    if isinstance(layers, str): layers = (layers,)
-    pairs = layers.items() if isinstance(layers, Mapping) else ((name, 1.0) for name in layers)
-    out = {}
-    for name, w in pairs:
-        if name not in VGG19_LAYERS:
-            raise ValueError(f"{what}: unknown layer {name!r}; valid names are {', '.join(VGG19_LAYERS)}")
-        out[name] = out.get(name, 0.0) + _check_weight(w, f"the weight of {what} {name!r}")  # repeats add up
-    return out
-
-def min_side(layers) -> int:
-    "Smallest image side (px) for which every layer in `layers` keeps at least one position: 2**(pools before it)."
-    pools, before = 0, {}
-    for name in VGG19_LAYERS:
-        pools += name.startswith("pool")
-        before[name] = pools
-    return 2 ** max((before[name] for name in layers), default=0)
-
-def deepest_layer(layers) -> str | None:
-    "The layer of `layers` that comes last in VGG19."
-    return max(layers, key=VGG19_LAYERS.index, default=None)
 
 # %% ../nbs/07_style_transfer.ipynb #78ee3e3d
 def total_variation(img: torch.Tensor) -> torch.Tensor:
@@ -86,25 +55,25 @@ def _mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def make_transfer_loss(fx, content: torch.Tensor, style: torch.Tensor, content_layers=CONTENT_LAYERS,
                        style_layers=STYLE_LAYERS, *, content_weight=1.0, style_weight=STYLE_WEIGHT, tv_weight=0.0,
-                       gram_norm="hw", precision="fp32"):
-    "`loss_fn(img) -> (loss, parts)` for [3,H,W] images: Gatys et al.'s eq. 7 (+ TV), targets taken from `content` and `style`."
+                       gram_norm="hw", precision="fp32", statistic=None):
+    """`loss_fn(img) -> (loss, parts)` for [3,H,W] images: Gatys et al.'s eq. 7 (+ TV), targets taken from `content` and
+    `style`. `statistic`: the style statistic (lesson 05's protocol: `target`, `distance`, `blend`); default the Gram matrix."""
     cws, sws = layer_weights(content_layers, "content_layers"), layer_weights(style_layers, "style_layers")
+    stat = statistic or STYLE_STATISTICS["gram"](norm=gram_norm)
 
     def features(img):  # img [3,H,W] in [0,1] -> {layer: [1,C,h,w]}, bf16 under precision="bf16"
         x = imagenet_normalize(img[None])
         if img.device.type in CHANNELS_LAST_DEVICES: x = x.contiguous(memory_format=torch.channels_last)
         with _autocast(img.device, precision): return fx(x)
 
-    def gram(f): return gram_matrix(f, gram_norm).float()  # on bf16 features: one bf16 product, one rounding
-
     with torch.no_grad():
         P = {l: f.float() for l, f in features(content).items() if l in cws}            # content targets P^l
-        A = {l: gram(f) for l, f in features(style).items() if l in sws}                # style targets A^l
+        A = {l: stat.target(f) for l, f in features(style).items() if l in sws}         # style targets, e.g. Grams A^l
 
     def loss_fn(img):
         feats = features(img)                                                             # F^l for every layer
         content_l = {l: _mse(feats[l].float(), P[l]) for l in cws}                        # eq. 1 (mean, not ½·sum)
-        style_l = {l: F.mse_loss(gram(feats[l]), A[l]) for l in sws}                     # eq. 3 (G) and eq. 4 (E_l)
+        style_l = {l: stat.distance(feats[l], A[l]) for l in sws}                        # eq. 3 (G) and eq. 4 (E_l)
         content_term = content_weight * sum(w * content_l[l] for l, w in cws.items())    # α·L_content
         style_term = style_weight * sum(w * style_l[l] for l, w in sws.items())          # eq. 5, times β
         tv_term = tv_weight * total_variation(img) if tv_weight else img.new_zeros(())   # γ·TV (not in the paper)
@@ -120,27 +89,30 @@ def make_transfer_loss(fx, content: torch.Tensor, style: torch.Tensor, content_l
 def _resize(img: torch.Tensor, h: int, w: int) -> torch.Tensor:
     return F.interpolate(img[None], size=(h, w), mode="bilinear", antialias=True, align_corners=False)[0].clamp(0, 1)
 
+def _check_init(init):
+    "A word that is not one of INITS is a typo, not a file: a path has a suffix or a folder, a URL a scheme."
+    if isinstance(init, str) and init not in INITS and not (Path(init).suffix or "/" in init or "\\" in init):
+        raise ValueError(f"unknown init {init!r}; use one of {', '.join(INITS)} or an image (a path, URL or tensor)")
+
 def initial_image(init, content: torch.Tensor, style: torch.Tensor, seed: int = 0) -> torch.Tensor:
     "Starting image of content's shape: 'content', 'noise' (uniform, seeded), 'style' (resized) or an image (resized)."
     h, w = content.shape[-2:]
-    if isinstance(init, str):
+    _check_init(init)
+    if isinstance(init, str) and init in INITS:
         if init == "content": return content.clone()
         if init == "style": return _resize(style, h, w)
-        if init == "noise":  # drawn on the CPU so a seed gives the same noise on every device
-            return torch.rand(content.shape, generator=torch.Generator().manual_seed(seed)).to(content.device)
-        raise ValueError(f"unknown init {init!r}; use one of {', '.join(INITS)} or pass an image")
+        # noise is drawn on the CPU so a seed gives the same noise on every device
+        return torch.rand(content.shape, generator=torch.Generator().manual_seed(seed)).to(content.device)
     img = load_image(init).to(content.device)
     return img if img.shape == content.shape else _resize(img, h, w)
 
 def make_optimizer(name: str = "lbfgs", opt_kwargs: dict | None = None):
-    "`params -> optimizer` for 'lbfgs' (lesson 06), 'torch-lbfgs' (lr=1, history_size=100, no line search) or 'adam' (lr=0.02)."
+    "`params -> optimizer` for a name in the registry `OPTIMIZERS`, its defaults overridden by `opt_kwargs`."
     if opt_kwargs is not None and not isinstance(opt_kwargs, Mapping):
         raise ValueError(f"opt_kwargs must be a dict of optimizer options, got {opt_kwargs!r}")
-    if name in ("lbfgs", "torch-lbfgs"):
-        cls = LBFGS if name == "lbfgs" else torch.optim.LBFGS
-        kwargs = dict(lr=1, history_size=100, line_search_fn=None) | dict(opt_kwargs or {})
-    elif name == "adam": cls, kwargs = torch.optim.Adam, dict(lr=0.02) | dict(opt_kwargs or {})
-    else: raise ValueError(f"unknown optimizer {name!r}; use one of {', '.join(OPTIMIZERS)}")
+    if name not in OPTIMIZERS: raise ValueError(f"unknown optimizer {name!r}; use one of {', '.join(OPTIMIZERS)}")
+    cls, defaults = OPTIMIZERS[name]
+    kwargs = defaults | dict(opt_kwargs or {})
     def make(params): return cls(params, **kwargs)
     try: make([torch.zeros(1, requires_grad=True)])  # fail now, not after loading the network
     except (TypeError, ValueError) as e: raise ValueError(f"optimizer {name!r} rejects opt_kwargs {kwargs}: {e}") from None
@@ -158,128 +130,68 @@ def resolve_device(device=None) -> torch.device:
     if dev.type not in ("cpu", "cuda", "mps"): raise ValueError(f"device {device!r} is not supported; use cpu, cuda or mps")
     return dev
 
-# %% ../nbs/07_style_transfer.ipynb #4a074c69
-BLOCK_CHANNELS = (64, 128, 256, 512, 512)  # output channels of VGG19's five blocks
+# %% ../nbs/07_style_transfer.ipynb #6c24f775
+@dataclass(frozen=True)
+class TransferConfig:
+    "Every option of `style_transfer`: one place for names, defaults, documentation and checks."
+    size: int = 512                  # longest side of the result in pixels; the content's aspect ratio is kept
+    steps: int = 300                 # loss evaluations (an upper bound with a line search); 0 returns the start
+    content_weight: float = 1.0      # α: the weight of the content loss
+    style_weight: float = STYLE_WEIGHT  # β: the weight of the style loss (1e2 suits gram_norm="hw"; not tuned here)
+    tv_weight: float = 0.0           # γ: the weight of the total-variation (smoothness) term
+    content_layers: tuple | dict = CONTENT_LAYERS  # VGG19 layers of the content loss: names (weight 1 each) or {name: weight}
+    style_layers: tuple | dict = STYLE_LAYERS      # VGG19 layers of the style loss: names (weight 1 each) or {name: weight}
+    gram_norm: str = "hw"            # Gram normalisation: "hw", "chw" (the tutorial's) or "none"
+    init: object = "content"         # the start: "content", "noise" (seeded), "style", or an image (path, URL, tensor)
+    optimizer: str = "lbfgs"         # a name in OPTIMIZERS: "lbfgs" (lesson 06), "torch-lbfgs", "adam" or "sgd"
+    opt_kwargs: dict | None = None   # the optimiser's arguments over its defaults, e.g. {"line_search_fn": "strong_wolfe"}
+    seed: int = 0                    # seed of init="noise": the same seed gives the same image on one device
+    device: str | None = None        # "cpu", "cuda", "cuda:N" or "mps"; None picks CUDA, then MPS, then CPU
+    precision: str = "fp32"          # "fp32", or "bf16": the VGG forward pass in bfloat16, the losses in fp32
+    weights: str = "auto"            # VGG19 weights: "auto", "imagenet", "random" or a .pth file (see load_vgg19)
+    callbacks: tuple = ()            # functions cb(step, image, losses) called after each evaluation; returning True stops
+    progress: bool = True            # show a progress bar
 
-def _hw(size) -> tuple:
-    "An int (a square image) or (h, w) as (h, w)."
-    h, w = (size, size) if isinstance(size, int) else size
-    if min(h, w) < 1: raise ValueError(f"size must be at least 1 pixel on each side, got {size!r}")
-    return int(h), int(w)
+    CHOICES: ClassVar[dict] = dict(gram_norm=GRAM_NORMS, optimizer=tuple(OPTIMIZERS), precision=PRECISIONS)
 
-def vgg19_shapes(size, last_layer: str | None = None) -> list:
-    "`(name, channels, h, w)` of each VGG19 layer's output for an image of `size` (int or (h, w)), up to `last_layer`."
-    if last_layer is not None: layer_weights([last_layer], "last_layer")
-    (h, w), c, out = _hw(size), 3, []
-    for name in VGG19_LAYERS:
-        block = int(name[4])  # conv1_1, relu1_1 and pool1 all carry their block number at index 4
-        if name.startswith("conv"): c = BLOCK_CHANNELS[block - 1]
-        if name.startswith("pool"): h, w = h // 2, w // 2  # 2×2 max-pool, stride 2, rounding down
-        out.append((name, c, h, w))
-        if name == last_layer: break
-    return out
+    def __post_init__(self):
+        put = lambda name, value: object.__setattr__(self, name, value)  # frozen: normalise once, here
+        put("size", check_int(self.size, "size (the longest side in pixels)", 1))
+        put("steps", check_int(self.steps, "steps (the number of loss evaluations)", 0))
+        put("seed", check_int(self.seed, "seed", 0))
+        if self.seed >= 2**63: raise ValueError(f"seed must be below 2**63, got {self.seed}")
+        for name in ("content_weight", "style_weight", "tv_weight"): put(name, check_weight(getattr(self, name), name))
+        for name in ("content_layers", "style_layers"):
+            if isinstance(getattr(self, name), list): put(name, tuple(getattr(self, name)))
+        layers = [*layer_weights(self.content_layers, "content_layers"), *layer_weights(self.style_layers, "style_layers")]
+        if not layers: raise ValueError("content_layers and style_layers are both empty; name at least one layer")
+        if self.size < min_side(layers):
+            raise ValueError(f"size={self.size} is too small for layer {deepest_layer(layers)}: the pools before it need "
+                             f"images of at least {min_side(layers)} px on each side; use a larger size or shallower layers")
+        for name, allowed in self.CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"unknown {name} {getattr(self, name)!r}; use one of {', '.join(allowed)}")
+        _check_init(self.init)
+        make_optimizer(self.optimizer, self.opt_kwargs)  # a misspelt optimiser option fails here
+        resolve_device(self.device)
+        cbs = (self.callbacks,) if callable(self.callbacks) else self.callbacks
+        if isinstance(cbs, (str, bytes)) or not hasattr(cbs, "__iter__") or not all(map(callable, cbs := tuple(cbs))):
+            raise ValueError(f"callbacks must be a function cb(step, image, losses) or a list of them, got {self.callbacks!r}")
+        put("callbacks", cbs)
+        if not isinstance(self.progress, bool): raise ValueError(f"progress must be True or False, got {self.progress!r}")
 
-BYTES = {"fp32": 4, "bf16": 2}
-# image-sized float vectors each optimiser keeps, as a function of history_size m: L-BFGS stores m (s, y) pairs plus
-# its direction and two gradients; Adam its two moments
-OPTIMIZER_STATE = {"lbfgs": lambda m: 2 * m + 3, "torch-lbfgs": lambda m: 2 * m + 3, "adam": lambda m: 2}
+    def replace(self, **options) -> "TransferConfig":
+        "A checked copy with `options` changed; an unknown option is a ValueError naming the valid ones."
+        names = [f.name for f in fields(self)]
+        for k in options:
+            if k not in names: raise ValueError(f"unknown option {k!r}; the options are {', '.join(names)}")
+        return dataclasses.replace(self, **options)
 
-def estimate_memory(size, content_layers=CONTENT_LAYERS, style_layers=STYLE_LAYERS, *, history_size: int = 100,
-                    optimizer: str = "lbfgs", precision: str = "fp32", frozen: bool = True) -> dict:
-    """Estimated peak bytes of one `style_transfer` run, by part, and their `total`.
-
-    `size`: the longest side of a square image, or (h, w); the layers as `style_transfer` takes them; `history_size`:
-    L-BFGS pairs kept; `optimizer`: "lbfgs" | "torch-lbfgs" | "adam"; `precision`: "fp32" | "bf16". Parts: `weights`
-    (VGG19 up to the deepest layer, bf16 copies under autocast, gradients if not `frozen`), `activations` (what autograd
-    keeps for the backward pass), `workspace` (gradients in flight during the backward pass), `optimizer` (the image,
-    its gradient, the best image so far, the content image and the optimiser's state: an L-BFGS history is 2·m vectors
-    of 3·h·w floats), `targets` (content features and style Gram matrices)."""
-    c_names, s_names = list(layer_weights(content_layers)), list(layer_weights(style_layers))
-    names = set(c_names) | set(s_names)
-    if not names: raise ValueError("no layers: name at least one content or style layer")
-    if precision not in BYTES: raise ValueError(f"unknown precision {precision!r}; use one of {', '.join(BYTES)}")
-    if optimizer not in OPTIMIZER_STATE:
-        raise ValueError(f"unknown optimizer {optimizer!r}; use one of {', '.join(OPTIMIZER_STATE)}")
-    if isinstance(history_size, bool) or not isinstance(history_size, int) or history_size < 0:
-        raise ValueError(f"history_size must be a whole number ≥ 0, got {history_size!r}")
-    (h, w), b = _hw(size), BYTES[precision]
-    shapes = vgg19_shapes((h, w), deepest_layer(names))
-    c_in, params = 3, 0
-    for n, c, _, _ in shapes:
-        if n.startswith("conv"): params += c * (c_in * 9 + 1)  # 3×3 kernels and a bias
-        c_in = c
-    weights = params * (4 + (2 if precision == "bf16" else 0) + (0 if frozen else 4))
-    acts, biggest = 3 * h * w * b, 0                         # the normalised image, saved by conv1_1
-    for n, c, hh, ww in shapes:
-        e = c * hh * ww
-        biggest = max(biggest, e)
-        if n.startswith("relu"): acts += e * b                # a ReLU keeps its output (also the next conv's input)
-        elif n.startswith("pool"): acts += e * (b + 8)        # a max-pool: its output and int64 indices
-        elif n in names: acts += e * b                       # a conv output that a loss reads stays alive
-        if n in c_names and precision == "bf16": acts += e * 4  # the content loss reads an fp32 copy
-    workspace = 3 * biggest * 4                               # an activation's gradient, its input's, a temporary
-    opt = (4 + OPTIMIZER_STATE[optimizer](history_size)) * 3 * h * w * 4
-    targets = sum(c * hh * ww * 4 for n, c, hh, ww in shapes if n in c_names) + \
-              sum(c * c * 4 for n, c, _, _ in shapes if n in s_names)
-    out = dict(weights=weights, activations=acts, workspace=workspace, optimizer=opt, targets=targets)
-    return out | dict(total=sum(out.values()))
-
-# %% ../nbs/07_style_transfer.ipynb #a9a4c700
-def _gib(n: float) -> str: return f"{n / 2**30:.2f} GiB"
-
-def available_memory(device=None) -> int | None:
-    "Bytes free for a new run on `device` (CUDA: free GPU memory; CPU: MemAvailable), or None where unknown."
-    device = torch.device(device or default_device())
-    if device.type == "cuda": return torch.cuda.mem_get_info(device)[0]
-    if device.type == "mps":
-        try: return torch.mps.recommended_max_memory() - torch.mps.driver_allocated_memory()
-        except AttributeError: return None
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"): return int(line.split()[1]) * 1024
-    except OSError: pass
-    try: return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError): return None
-
-class MemoryEstimateError(MemoryError, ValueError):
-    "A run would not fit in memory; the message names a size that does. A ValueError too: the option is what to change."
-
-def largest_fitting_size(budget: float, aspect: float = 1.0, step: int = 32, **kw) -> int:
-    "Largest longest side (a multiple of `step`) whose `estimate_memory(...)['total']` fits in `budget` bytes, or 0."
-    def cost(s): return estimate_memory((max(1, round(s * aspect)), s), **kw)["total"]
-    lo, hi = 0, step
-    while cost(hi) <= budget: lo, hi = hi, hi * 2
-    while hi - lo > step:
-        mid = (lo + hi) // 2 // step * step
-        lo, hi = (mid, hi) if cost(mid) <= budget else (lo, mid)
-    return lo
-
-def check_memory(size, content_layers=CONTENT_LAYERS, style_layers=STYLE_LAYERS, *, history_size: int = 100,
-                 optimizer: str = "lbfgs", precision: str = "fp32", device=None, available: int | None = None,
-                 fraction: float = 0.8, warn_fraction: float | None = None) -> dict:
-    """`estimate_memory(...)`, or a `MemoryEstimateError` naming a size that fits when the run needs more than `fraction`
-    of the memory `available` on `device` (default: measured now; when unknown, no check). Above `warn_fraction` of
-    it, a `RuntimeWarning` says the run is close to the limit."""
-    kw = dict(content_layers=content_layers, style_layers=style_layers, optimizer=optimizer, precision=precision)
-    est = estimate_memory(size, history_size=history_size, **kw)
-    if available is None: available = available_memory(device)
-    if available is None: return est
-    h, w = _hw(size)
-    where = torch.device(device or default_device()).type
-    if est["total"] <= fraction * available:
-        if warn_fraction is not None and est["total"] > warn_fraction * available:
-            warnings.warn(f"size={max(h, w)} needs about {_gib(est['total'])}, {est['total'] / available:.0%} of the "
-                          f"{_gib(available)} free on {where}: other programs may push the run out of memory; a smaller "
-                          "size is safer", RuntimeWarning, stacklevel=3)
-        return est
-    fits = largest_fitting_size(fraction * available, aspect=min(h, w) / max(h, w), history_size=history_size, **kw)
-    parts = ", ".join(f"{k} {_gib(v)}" for k, v in est.items() if k != "total" and v > 0.05 * est["total"])
-    hint = f"use size={fits} or less" if fits else "no size fits: free some memory first"
-    if optimizer != "adam" and history_size > 10 and estimate_memory(size, history_size=10, **kw)["total"] <= fraction * available:
-        hint += ", or history_size=10 (opt_kwargs)"
-    raise MemoryEstimateError(f"size={max(h, w)} needs about {_gib(est['total'])} ({parts}) but only {_gib(available)} "
-                              f"is free on {where} and {fraction:.0%} of it may be used: {hint}")
+    @classmethod
+    def tutorial(cls, **overrides) -> "TransferConfig":
+        "The PyTorch tutorial's settings: its layers, Grams divided by C·H·W, style weight 1e6, torch's L-BFGS, clamping."
+        return cls(content_layers=TUTORIAL_CONTENT_LAYERS, style_layers=TUTORIAL_STYLE_LAYERS, gram_norm="chw",
+                   style_weight=1e6, optimizer="torch-lbfgs").replace(**overrides)
 
 # %% ../nbs/07_style_transfer.ipynb #7953fd00
 @contextlib.contextmanager
@@ -294,175 +206,83 @@ def _deterministic(device: torch.device):
     try: yield
     finally: cudnn.deterministic, cudnn.benchmark = old
 
-def _check_int(v, what: str, least: int) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < least:
-        raise ValueError(f"{what} must be a whole number ≥ {least}, got {v!r}")
-    return v
+def _header_shape(src, size: int) -> tuple:
+    "(h, w) of `src` at `size`, from the file's header where it has one (nothing is decoded); (size, size) otherwise."
+    h = w = size
+    if isinstance(src, torch.Tensor) and src.ndim >= 2: h, w = src.shape[-2:]
+    elif isinstance(src, (str, Path)) and "://" not in str(src):
+        try:
+            from PIL import Image
+            with Image.open(Path(src).expanduser()) as im: w, h = im.size
+        except Exception: return size, size  # the loader will say what is wrong with it
+    scale = size / max(h, w, 1)
+    return max(1, round(h * scale)), max(1, round(w * scale))
 
-def style_transfer(content, style, *, size: int = 512, steps: int = 300, content_weight: float = 1.0,
-                   style_weight: float = STYLE_WEIGHT, tv_weight: float = 0.0, content_layers=CONTENT_LAYERS,
-                   style_layers=STYLE_LAYERS, gram_norm: str = "hw", init="content", optimizer: str = "lbfgs",
-                   opt_kwargs: dict | None = None, seed: int = 0, device=None, precision: str = "fp32",
-                   weights="auto", callbacks=(), progress: bool = True) -> torch.Tensor:
+def _snapshot(cb):
+    "The callback, handed its own copy of the image: keeping it keeps that frame, editing it cannot change the run."
+    return lambda step, image, losses: cb(step, image.detach().clone(), dict(losses))
+
+class _Honest:
+    "Callback that notes the first loss and the lowest, so a run that produced nothing can say so instead of returning its start."
+    def __init__(self): self.first, self.lowest, self.n = None, float("inf"), 0
+    def __call__(self, step, image, losses):
+        self.n += 1
+        if self.first is None: self.first = losses["loss"]
+        elif losses["loss"] < self.lowest: self.lowest = losses["loss"]
+
+def style_transfer(content, style, config: TransferConfig | None = None, **options) -> torch.Tensor:
     """Paint `content` in the style of `style` (Gatys, Ecker & Bethge 2016); returns a [3,H,W] CPU tensor in [0,1].
 
-    `content`, `style`: anything `load_image` takes. Both are resized so their longest side is `size`; each keeps its
-    own aspect ratio. The output has the content's shape; the style image may have any size and shape, because Gram
-    matrices average over positions and do not care about layout.
-
+    `content`, `style`: anything `load_image` takes. Options: a `TransferConfig`, keyword options (its field names),
+    or both; the options override the config's fields. Every option is documented and checked in `TransferConfig`.
     Optimises exactly `content_weight·Σ w_l·MSE(F_l, P_l) + style_weight·Σ w_l·MSE(G(F_l), G(A_l)) + tv_weight·TV`
-    (G = `gram_matrix(·, gram_norm)`, TV = `total_variation`), with no hidden rescaling. Layers: a sequence of VGG19
-    names (weight 1 each) or a dict name → weight; conv names are pre-ReLU, relu names post-ReLU. Defaults follow
-    Gatys et al. (content relu4_2, style relu1_1…relu5_1, the rectified layers their Caffe net called conv4_2 and
-    conv1_1…conv5_1) with style_weight=1e2 for "hw" Grams, derived from the PyTorch tutorial's and Gatys' own settings;
-    they were NOT tuned with pretrained weights on the machine that built this package.
-
-    `steps`: loss evaluations, exact for Adam and L-BFGS without a line search, an upper bound with one (the run
-    ends at the budget, even inside a line search); 0 returns the initial image.
-    `init`: "content" | "noise" (uniform, from `seed`) | "style" | an image. `optimizer`: "lbfgs" (lesson 06) |
-    "torch-lbfgs" | "adam"; defaults lr=1, history_size=100, no line search for L-BFGS, lr=0.02 for Adam, overridden
-    by `opt_kwargs`. `precision`: "fp32" | "bf16" (autocast bf16 for the VGG forward, losses in fp32, CPU too).
-    Pixels are clamped to [0,1] before each evaluation, as in the PyTorch tutorial.
-    `weights`: as `load_vgg19`. `callbacks`: each `cb(step, image, losses)` after every evaluation, `losses` a dict of
-    floats: "loss", "content", "style", "tv" and per layer "content/<name>", "style/<name>", each its contribution
-    to the loss; returning True stops. A stop, a KeyboardInterrupt or a NaN/inf loss returns the best image so far
-    (the last two with a warning). The same `seed` gives the same image on the same device.
-    Impossible options raise ValueError before any work; a run the estimate says cannot fit in the free memory raises
-    `MemoryEstimateError` (a ValueError naming a size that fits) before the network is loaded.
+    with no hidden rescaling. Callbacks get `(step, image, losses)` after each evaluation, the image their own copy,
+    `losses` a dict of floats: "loss", "content", "style", "tv" and per layer "content/<name>", "style/<name>", each
+    its contribution to the loss; returning True stops. A stop, a KeyboardInterrupt or a NaN/inf loss returns the best
+    image so far (the last two with a warning); a loss that is not finite at the first evaluation, or never falls
+    below its starting value, raises ValueError. Bad options raise ValueError before any work; a run the estimate
+    says cannot fit raises `MemoryEstimateError` (a ValueError naming a size that fits) before any image is decoded.
     """
-    # 1. every option, before any work
-    _check_int(size, "size (the longest side in pixels)", 1)
-    _check_int(steps, "steps (the number of loss evaluations)", 0)
-    _check_int(seed, "seed", 0)
-    content_weight, style_weight, tv_weight = (_check_weight(w, n) for w, n in (
-        (content_weight, "content_weight"), (style_weight, "style_weight"), (tv_weight, "tv_weight")))
-    cws, sws = layer_weights(content_layers, "content_layers"), layer_weights(style_layers, "style_layers")
-    if not cws and not sws: raise ValueError("content_layers and style_layers are both empty; name at least one layer")
-    for value, allowed, what in ((gram_norm, GRAM_NORMS, "gram_norm"), (precision, PRECISIONS, "precision")):
-        if value not in allowed: raise ValueError(f"unknown {what} {value!r}; use one of {', '.join(allowed)}")
-    if isinstance(init, str) and init not in INITS:
-        raise ValueError(f"unknown init {init!r}; use one of {', '.join(INITS)} or pass an image")
-    make_opt = make_optimizer(optimizer, opt_kwargs)
-    callbacks = (callbacks,) if callable(callbacks) else tuple(callbacks)
-    if not all(map(callable, callbacks)): raise ValueError("callbacks must be functions cb(step, image, losses)")
-    layers = list(dict.fromkeys([*cws, *sws]))
-    last, need = deepest_layer(layers), min_side(layers)
-    if size < need:
-        raise ValueError(f"size={size} is too small for layer {last}: the pools before it need images of at least "
-                         f"{need} px on each side; use size ≥ {need} or shallower layers")
-    dev = resolve_device(device)
+    if config is not None and not isinstance(config, TransferConfig):
+        raise ValueError(f"config must be a TransferConfig, got {type(config).__name__}; pass options as keywords")
+    cfg = (config or TransferConfig()).replace(**options)
+    cws, sws = layer_weights(cfg.content_layers, "content_layers"), layer_weights(cfg.style_layers, "style_layers")
+    layers, make_opt, dev = list(dict.fromkeys([*cws, *sws])), make_optimizer(cfg.optimizer, cfg.opt_kwargs), resolve_device(cfg.device)
+    if cfg.content_weight == 0 and cfg.style_weight == 0 and cfg.tv_weight == 0:
+        warnings.warn("content_weight, style_weight and tv_weight are all 0: the loss is 0 and the result is the start",
+                      RuntimeWarning, stacklevel=2)
+    check_memory(_header_shape(content, cfg.size), cws, sws, optimizer=cfg.optimizer, precision=cfg.precision,
+                 history_size=dict(cfg.opt_kwargs or {}).get("history_size", 100), device=dev, fraction=0.9,
+                 warn_fraction=0.6)
 
-    # 2. images, then the network
-    content_img, style_img = load_image(content, size).to(dev), load_image(style, size).to(dev)
+    # images, then the network
+    content_img, style_img = load_image(content, cfg.size).to(dev), load_image(style, cfg.size).to(dev)
     for what, img, lyrs in (("content", content_img, layers), ("style", style_img, sws)):
         h, w = img.shape[-2:]
         if lyrs and min(h, w) < min_side(lyrs):
-            raise ValueError(f"the {what} image is {w}×{h} px at size={size}; layer {deepest_layer(lyrs)} needs "
+            raise ValueError(f"the {what} image is {w}×{h} px at size={cfg.size}; layer {deepest_layer(lyrs)} needs "
                              f"≥ {min_side(lyrs)} px on each side: use a larger size or a less elongated image")
-    x0 = initial_image(init, content_img, style_img, seed)
-    if steps == 0: return x0.cpu()
-    check_memory(tuple(content_img.shape[-2:]), cws, sws, history_size=dict(opt_kwargs or {}).get("history_size", 100),
-                 optimizer=optimizer, precision=precision, device=dev, fraction=0.9, warn_fraction=0.6)
-    vgg = load_vgg19(weights, device=dev, last_layer=last)
+    x0 = initial_image(cfg.init, content_img, style_img, cfg.seed)
+    if cfg.steps == 0: return x0.cpu()
+    vgg = load_vgg19(cfg.weights, device=dev, last_layer=deepest_layer(layers))
     if dev.type in CHANNELS_LAST_DEVICES: vgg = vgg.to(memory_format=torch.channels_last)  # the layout fast convs want
 
-    # 3. optimise the pixels
+    # optimise the pixels
+    honest = _Honest()
     with FeatureExtractor(vgg, layers) as fx, _deterministic(dev):
-        loss_fn = make_transfer_loss(fx, content_img, style_img, cws, sws, content_weight=content_weight,
-                                     style_weight=style_weight, tv_weight=tv_weight, gram_norm=gram_norm,
-                                     precision=precision)
-        at_budget = lambda step, image, losses: step >= steps  # a line search must not run past the budget
-        out = optimize_image(loss_fn, x0, steps=steps, opt=make_opt, callbacks=(*callbacks, at_budget),
-                             progress=progress, desc="style transfer")
+        loss_fn = make_transfer_loss(fx, content_img, style_img, cws, sws, content_weight=cfg.content_weight,
+                                     style_weight=cfg.style_weight, tv_weight=cfg.tv_weight, gram_norm=cfg.gram_norm,
+                                     precision=cfg.precision)
+        at_budget = lambda step, image, losses: step >= cfg.steps  # a line search must not run past the budget
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            out = optimize_image(loss_fn, x0, steps=cfg.steps, opt=make_opt, progress=cfg.progress,
+                                 callbacks=(honest, *map(_snapshot, cfg.callbacks), at_budget), desc="style transfer")
+    if honest.first is None and any("at evaluation 1" in str(w.message) for w in caught):
+        raise ValueError("the loss is not finite at the first evaluation, so there is no result: check the weights file "
+                         "(weights=...) and use smaller content/style weights")
+    for w in caught: warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)  # pass the others on
+    if honest.n >= 2 and honest.first > 0 and not honest.lowest < honest.first:
+        raise ValueError(f"the loss never fell below its starting value in {honest.n} evaluations, so the result would be "
+                         "the start: check the weights and the optimiser's options (a smaller lr)")
     return out.detach().cpu()
-
-# %% ../nbs/07_style_transfer.ipynb #0ec91987
-class Normalization(nn.Module):
-    "ImageNet normalisation as the model's first layer (the tutorial's design)."
-    def __init__(self, mean=IMAGENET_MEAN, std=IMAGENET_STD):
-        super().__init__()
-        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32).view(-1, 1, 1))
-        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32).view(-1, 1, 1))
-    def forward(self, img): return (img - self.mean) / self.std
-
-class ContentLoss(nn.Module):
-    "Transparent layer that stores the MSE between what passes through it and a fixed target."
-    def __init__(self, target: torch.Tensor):
-        super().__init__()
-        self.target, self.loss = target.detach(), None
-    def forward(self, x):
-        self.loss = F.mse_loss(x, self.target)
-        return x
-
-def tutorial_gram(x: torch.Tensor) -> torch.Tensor:
-    "The tutorial's Gram matrix: all B·C feature maps against each other, divided by B·C·H·W."
-    b, c, h, w = x.shape
-    f = x.reshape(b * c, h * w)
-    return f @ f.t() / (b * c * h * w)
-
-class StyleLoss(nn.Module):
-    "Transparent layer that stores the MSE between the Gram matrix of what passes through it and a fixed target's."
-    def __init__(self, target_features: torch.Tensor):
-        super().__init__()
-        self.target, self.loss = tutorial_gram(target_features).detach(), None
-    def forward(self, x):
-        self.loss = F.mse_loss(tutorial_gram(x), self.target)
-        return x
-
-def tutorial_model(vgg: nn.Module, content: torch.Tensor, style: torch.Tensor,
-                   content_layers=TUTORIAL_CONTENT_LAYERS, style_layers=TUTORIAL_STYLE_LAYERS):
-    "A new Sequential: Normalization, VGG19's layers with loss modules after the chosen ones, cut after the last loss."
-    norm = Normalization().to(content.device)
-    model, trunk = nn.Sequential(norm), nn.Sequential(norm)  # trunk: the same layers without the loss modules
-    content_losses, style_losses = [], []
-    for name, layer in vgg.named_children():
-        if isinstance(layer, nn.ReLU): layer = nn.ReLU(inplace=False)  # in place would overwrite what a loss saw
-        model.add_module(name, layer); trunk.add_module(name, layer)
-        if name in content_layers:  # target = the half-built network's output on the content image
-            content_losses.append(ContentLoss(trunk(content[None])))
-            model.add_module(f"content_loss_{name}", content_losses[-1])
-        if name in style_layers:
-            style_losses.append(StyleLoss(trunk(style[None])))
-            model.add_module(f"style_loss_{name}", style_losses[-1])
-        if len(content_losses) == len(content_layers) and len(style_losses) == len(style_layers): break
-    return model.eval().requires_grad_(False), content_losses, style_losses
-
-def tutorial_style_transfer(content, style, *, size: int = 512, steps: int = 300, content_weight: float = 1.0,
-                            style_weight: float = 1e6, content_layers=TUTORIAL_CONTENT_LAYERS,
-                            style_layers=TUTORIAL_STYLE_LAYERS, device=None, weights="auto", callbacks=()):
-    """The PyTorch tutorial's design: loss modules inside a new Sequential, L-BFGS on the pixels, clamp in the closure.
-
-    Same inputs as `style_transfer` (its defaults are the tutorial's settings); `steps` = loss evaluations, exactly.
-    `callbacks`: `cb(step, image, losses)` after each evaluation, for observing (return values are ignored).
-    Returns the final image as a [3,H,W] CPU tensor in [0,1]."""
-    _check_int(size, "size (the longest side in pixels)", 1)
-    _check_int(steps, "steps (the number of loss evaluations)", 0)
-    layers = [*layer_weights(content_layers, "content_layers"), *layer_weights(style_layers, "style_layers")]
-    if size < min_side(layers): raise ValueError(f"size={size} is too small for these layers; use size ≥ {min_side(layers)}")
-    dev = resolve_device(device)
-    content_img, style_img = load_image(content, size).to(dev), load_image(style, size).to(dev)
-    vgg = load_vgg19(weights, device=dev, last_layer=deepest_layer(layers))
-    model, content_losses, style_losses = tutorial_model(vgg, content_img, style_img, content_layers, style_layers)
-    img = content_img.clone()[None].requires_grad_(True)
-    opt = torch.optim.LBFGS([img])  # lr=1, max_iter=20, history_size=100, no line search
-    evals = 0
-
-    def closure():
-        nonlocal evals
-        with torch.no_grad(): img.clamp_(0, 1)
-        opt.zero_grad()
-        model(img)
-        style_score = style_weight * sum(sl.loss for sl in style_losses)
-        content_score = content_weight * sum(cl.loss for cl in content_losses)
-        loss = style_score + content_score
-        loss.backward()
-        evals += 1
-        scores = {"loss": loss, "content": content_score, "style": style_score}
-        for cb in callbacks: cb(evals, img.detach()[0], {k: float(torch.as_tensor(v).detach()) for k, v in scores.items()})
-        return loss
-
-    while evals < steps:  # without line search, a step with max_iter=m evaluates the loss m times
-        opt.param_groups[0]["max_iter"] = min(20, steps - evals)
-        opt.step(closure)
-    with torch.no_grad(): img.clamp_(0, 1)
-    return img.detach()[0].cpu()

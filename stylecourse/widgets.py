@@ -15,8 +15,9 @@ from PIL import Image
 from matplotlib.figure import Figure
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-from .images import load_image, save_image, sample_image, style_image, STYLE_NAMES
-from .transfer import style_transfer, STYLE_WEIGHT
+from .images import load_image, save_image
+from .samples import sample_image, style_image, STYLE_NAMES
+from .transfer import style_transfer, TransferConfig
 
 # %% ../nbs/08_widgets.ipynb #b1b9ef4f
 def enable_colab_widgets() -> bool:
@@ -65,14 +66,16 @@ class StyleTransferApp:
     The run happens in a background thread, so the kernel stays free to handle clicks; a callback refreshes the preview
     every `every` evaluations and returns True once Stop is pressed, which ends the run after the evaluation in
     progress and keeps the best image. `content`/`style`: anything `load_image` takes (default: the sample photo and a
-    generated style). Other keyword arguments go to `style_transfer` (e.g. `precision`, `tv_weight`). `.widget` is the
+    generated style). `config` and keyword options are `style_transfer`'s (a `TransferConfig`, default 128 px and 100
+evaluations); the sliders start from it. `.widget` is the
     UI; the app displays itself as a notebook cell's last value."""
-    def __init__(self, content=None, style=None, *, size: int = 128, steps: int = 100,
-                 style_weight: float = STYLE_WEIGHT, every: int = 5, weights="auto", device=None,
-                 save_path="stylized.png", thumb: int = 96, **transfer_kwargs):
+    def __init__(self, content=None, style=None, config: TransferConfig | None = None, *, every: int = 5,
+                 save_path="stylized.png", thumb: int = 96, **options):
         enable_colab_widgets()
         self.given = {"content": content, "style": style}
-        self.weights, self.device, self.kwargs, self.thumb = weights, device, transfer_kwargs, thumb
+        # a widget wants quick runs: its own size and steps, every other default from TransferConfig
+        self.config, self.thumb = (config or TransferConfig(size=128, steps=100)).replace(**options), thumb
+        size, steps, style_weight = self.config.size, self.config.steps, self.config.style_weight
         self.result = self.error = self.best = self.stop_step = self._thread = None
         self.step, self.previews, self.steps, self.losses, self._every = 0, 0, [], {}, every
         self._stop = threading.Event()
@@ -182,9 +185,8 @@ def run(self: StyleTransferApp, wait: bool = False):
     self.progress.max, self.progress.value = n, 0
     self.run_button.disabled, self.stop_button.disabled, self.save_button.disabled = True, False, True
     self._say(f"running {n} evaluations at {self.size.value} px …")
-    args = dict(size=self.size.value, steps=n, style_weight=self.style_weight.value, weights=self.weights,
-                device=self.device, progress=False) | self.kwargs
-    args["callbacks"] = [*self.kwargs.get("callbacks", ()), self._callback]
+    args = self.config.replace(size=self.size.value, steps=n, style_weight=self.style_weight.value, progress=False,
+                               callbacks=(*self.config.callbacks, self._callback))
     self._started = time.perf_counter()
     self._thread = threading.Thread(target=self._work, args=(content, style, args), daemon=True, name="stylecourse-run")
     self._thread.start()
@@ -216,7 +218,7 @@ def _show(self: StyleTransferApp, image: torch.Tensor):
 @patch
 def _work(self: StyleTransferApp, content, style, args):
     "The worker thread: run, then show the result (the best image) or the error; never let an exception vanish."
-    try: self.result = style_transfer(content, style, **args)
+    try: self.result = style_transfer(content, style, args)
     except Exception as e:
         self.error = e
         self._say(f"error: {e}", error=True)

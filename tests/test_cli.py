@@ -97,6 +97,7 @@ def test_missing_output_option_and_unknown_command(capsys, images):
     assert code == 2 and err.strip().splitlines()[-1].startswith("error:")
 
 
+@pytest.mark.unprivileged
 def test_output_in_a_read_only_folder(capsys, images, tmp_path):
     if os.geteuid() == 0: pytest.skip("root can write anywhere")
     ro = tmp_path / "ro"; ro.mkdir(); ro.chmod(0o500)
@@ -134,10 +135,31 @@ def test_help(capsys):
     assert code == 0 and "-o DIR" in out
 
 
-def test_cli_defaults_match_the_library():
-    import stylecourse.cli as cli, stylecourse.transfer as T
-    assert cli.DEFAULT_STYLE_WEIGHT == T.STYLE_WEIGHT and cli.INIT_CHOICES == T.INITS
-    assert cli.PRECISION_CHOICES == T.PRECISIONS and cli.OPTIMIZER_CHOICES == T.OPTIMIZERS
+def test_every_config_field_has_a_flag(capsys):
+    "The transfer flags come from TransferConfig: a field without a flag (but callbacks) fails here."
+    from dataclasses import fields
+    from stylecourse.transfer import TransferConfig
+    code, out, _ = run(capsys, "transfer", "--help")
+    assert code == 0
+    missing = [f.name for f in fields(TransferConfig) if f.name != "callbacks" and "--" + f.name.replace("_", "-") not in out]
+    assert missing == []
+
+
+def test_flags_reach_the_config(monkeypatch, images, tmp_path, capsys):
+    import stylecourse.transfer as T
+    seen = {}
+    def fake(content, style, config=None, **options):
+        seen["cfg"] = config
+        return T.load_image(content, config.size)
+    monkeypatch.setattr(T, "style_transfer", fake)
+    code, _, err = run(capsys, "transfer", *images, "-o", tmp_path / "r.png", "--size", "32", "--style-layers", "relu1_1",
+                       "relu2_1:0.5", "--opt-kwargs", "history_size=10", "line_search_fn=strong_wolfe", "--no-progress",
+                       "--gram-norm", "chw", "--init", "noise")
+    assert code == 0, err
+    cfg = seen["cfg"]
+    assert cfg.style_layers == {"relu1_1": 1.0, "relu2_1": 0.5} and cfg.gram_norm == "chw" and cfg.init == "noise"
+    assert cfg.opt_kwargs == {"history_size": 10, "line_search_fn": "strong_wolfe"} and cfg.progress is False
+    assert cfg.content_weight == T.TransferConfig().content_weight  # not given: the config's default
 
 
 def test_demo_writes_three_images_and_warns_loudly(capsys, tmp_path):
@@ -178,8 +200,8 @@ def test_console_script_is_installed(images, tmp_path):
 
 
 def test_too_little_memory_exits_2_with_a_size_that_fits(capsys, images, tmp_path, monkeypatch):
-    import stylecourse.transfer as T
-    monkeypatch.setattr(T, "available_memory", lambda device=None: 2**20)  # 1 MiB free
+    import stylecourse.memory as M
+    monkeypatch.setattr(M, "available_memory", lambda device=None: 2**20)  # 1 MiB free
     out = tmp_path / "r.png"
     code, _, err = run(capsys, "transfer", *images, "-o", out, *RUN)
     assert_clean_failure(code, err, out)

@@ -8,7 +8,9 @@ import torch.nn.functional as F
 from PIL import Image
 
 import stylecourse.transfer as T
-from stylecourse.transfer import style_transfer, tutorial_style_transfer, total_variation
+import stylecourse.gram as G, stylecourse.memory as M
+from stylecourse.transfer import style_transfer, total_variation, TransferConfig
+from stylecourse.tutorial import tutorial_style_transfer
 from stylecourse.images import load_image
 from stylecourse.vgg import load_vgg19, imagenet_normalize
 from stylecourse.hooks import FeatureExtractor
@@ -135,12 +137,12 @@ def test_interrupt_returns_best_so_far(content, style):
 
 def test_nan_loss_returns_best_so_far(content, style, monkeypatch):
     calls = {"n": 0}
-    real = T.gram_matrix
+    real = G.gram_matrix
     def flaky(x, norm="hw"):  # 2 style layers: 2 calls for the targets, then 2 per evaluation
         calls["n"] += 1
         g = real(x, norm)
         return g * math.nan if calls["n"] > 2 + 2 * 6 else g
-    monkeypatch.setattr(T, "gram_matrix", flaky)
+    monkeypatch.setattr(G, "gram_matrix", flaky)
     rec = Recorder()
     with pytest.warns(RuntimeWarning, match="nan"):
         out = style_transfer(content, style, steps=30, init="noise", callbacks=[rec], **FAST)
@@ -235,10 +237,9 @@ def test_bf16_runs_on_cpu_and_is_close_to_fp32(content, style):
 
 def test_tutorial_design_matches_style_transfer(content, style):
     rec_a, rec_b = Recorder(), Recorder()
-    a = style_transfer(content, style, size=SIZE, steps=6, weights="random", progress=False, callbacks=[rec_a],
-                       content_layers=T.TUTORIAL_CONTENT_LAYERS, style_layers=T.TUTORIAL_STYLE_LAYERS,
-                       gram_norm="chw", style_weight=1e6, optimizer="torch-lbfgs")
-    b = tutorial_style_transfer(content, style, size=SIZE, steps=6, weights="random", callbacks=[rec_b])
+    cfg = TransferConfig.tutorial(size=SIZE, steps=6, weights="random", progress=False)
+    a = style_transfer(content, style, cfg, callbacks=[rec_a])
+    b = tutorial_style_transfer(content, style, cfg, callbacks=[rec_b])
     assert rec_a.steps == rec_b.steps == list(range(1, 7))
     for (_, ia, la), (_, ib, lb) in zip(rec_a.rows, rec_b.rows):  # the same iterates and losses, step by step
         assert la["loss"] == pytest.approx(lb["loss"], rel=1e-4) and (ia - ib).abs().max() < 1e-3
@@ -255,7 +256,7 @@ BAD = [
     (dict(style_layers={"relu1_1": -1}), "≥ 0"), (dict(content_layers=(), style_layers=()), "both empty"),
     (dict(content_weight=-1), "content_weight"), (dict(style_weight=float("nan")), "style_weight"), (dict(tv_weight=-0.1), "tv_weight"),
     (dict(style_weight="lots"), "style_weight"),
-    (dict(init="zeros"), "unknown init"), (dict(optimizer="sgd"), "unknown optimizer"), (dict(precision="fp16"), "unknown precision"),
+    (dict(init="zeros"), "unknown init"), (dict(optimizer="rmsprop"), "unknown optimizer"), (dict(precision="fp16"), "unknown precision"),
     (dict(gram_norm="cc"), "unknown gram_norm"), (dict(opt_kwargs={"momentum": 0.9}), "rejects opt_kwargs"),
     (dict(opt_kwargs=[1]), "opt_kwargs"), (dict(callbacks=[1]), "callbacks"), (dict(device="tpu"), "unknown device"),
     (dict(device="cuda:7"), "not available"),
@@ -292,14 +293,14 @@ def test_bad_weights_are_a_value_error(content, style, tmp_path):
 def test_a_run_that_cannot_fit_is_refused_before_the_network(content, style, monkeypatch):
     "With little memory free, style_transfer names a size that fits and never loads VGG19; close to the limit it warns."
     def no_network(*a, **k): raise AssertionError("the network was loaded")
-    monkeypatch.setattr(T, "available_memory", lambda device=None: 2**20)  # 1 MiB free
+    monkeypatch.setattr(M, "available_memory", lambda device=None: 2**20)  # 1 MiB free
     monkeypatch.setattr(T, "load_vgg19", no_network)
-    with pytest.raises(T.MemoryEstimateError, match=r"size=32 needs about .* free on cpu") as e:
+    with pytest.raises(M.MemoryEstimateError, match=r"size=32 needs about .* free on cpu") as e:
         style_transfer(content, style, steps=1, **FAST)
     assert isinstance(e.value, ValueError) and isinstance(e.value, MemoryError)
     monkeypatch.undo()
-    need = T.estimate_memory((32, 32), FAST["content_layers"], FAST["style_layers"])["total"]
-    monkeypatch.setattr(T, "available_memory", lambda device=None: int(need / 0.75))  # the run takes 75 % of what is free
+    need = M.estimate_memory((32, 32), FAST["content_layers"], FAST["style_layers"])["total"]
+    monkeypatch.setattr(M, "available_memory", lambda device=None: int(need / 0.75))  # the run takes 75 % of what is free
     with pytest.warns(RuntimeWarning, match="other programs may push the run out of memory"):
         style_transfer(_img(32, 32, 0), _img(32, 32, 1), steps=1, **FAST)
 
@@ -318,3 +319,57 @@ def test_features_are_channels_last_and_the_gradient_reaches_the_image(content, 
         feats = fx(T.imagenet_normalize(img[None]).contiguous(memory_format=torch.channels_last))
     assert all(f.is_contiguous(memory_format=torch.channels_last) for f in feats.values())
     assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+
+
+# --- one owner for the options, and honest results ---------------------------------------------------------------
+
+def test_a_config_and_keyword_options_give_the_same_image(content, style):
+    a = style_transfer(content, style, TransferConfig(size=SIZE, steps=3, weights="random", progress=False))
+    b = style_transfer(content, style, size=SIZE, steps=3, weights="random", progress=False)
+    c = style_transfer(content, style, TransferConfig(size=64, steps=3), size=SIZE, weights="random", progress=False)
+    assert torch.equal(a, b) and torch.equal(a, c)  # options override the config's fields
+
+
+def test_config_is_frozen_and_checked_before_any_image_is_read(monkeypatch):
+    import dataclasses
+    cfg = TransferConfig(size=64, steps=3)
+    with pytest.raises(dataclasses.FrozenInstanceError): cfg.size = 32
+    monkeypatch.setattr(T, "load_image", lambda *a, **k: pytest.fail("an image was read"))
+    for bad, field in [(dict(size=0), "size"), (dict(seed=2**64), "seed"), (dict(callbacks=42), "callbacks"),
+                       (dict(init="nosie"), "init"), (dict(colours="yes"), "colours")]:
+        with pytest.raises(ValueError, match=field): style_transfer("c.png", "s.png", cfg, **bad)
+    with pytest.raises(ValueError, match="config must be a TransferConfig"): style_transfer("c.png", "s.png", {"size": 3})
+    assert TransferConfig(size=np.int64(32), steps=np.int32(2)).size == 32
+
+
+def test_callbacks_get_their_own_copy_of_the_image(content, style):
+    kept = []
+    def vandal(step, image, losses):
+        kept.append(image)
+        image.fill_(0.5)  # editing the copy must not change the run
+    a = style_transfer(content, style, steps=4, init="noise", callbacks=[vandal], **FAST)
+    b = style_transfer(content, style, steps=4, init="noise", **FAST)
+    assert torch.equal(a, b)
+    assert len(kept) == 4 and all(k.data_ptr() != kept[0].data_ptr() for k in kept[1:])
+
+
+def test_a_loss_that_is_never_finite_raises(content, style, monkeypatch):
+    monkeypatch.setattr(G, "gram_matrix", lambda x, norm="hw": torch.full((x.shape[0], x.shape[1], x.shape[1]), math.nan))
+    with pytest.raises(ValueError, match="not finite at the first evaluation"):
+        style_transfer(content, style, steps=5, **FAST)
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match="not finite at the first evaluation"):
+        style_transfer(content, style, steps=5, **(FAST | dict(style_weight=1e308)))
+
+
+def test_all_weights_zero_warns(content, style):
+    with pytest.warns(RuntimeWarning, match="all 0"):
+        out = style_transfer(content, style, steps=2, content_weight=0, style_weight=0, **FAST)
+    assert out.shape[-2:] == (24, 32)
+
+
+def test_init_accepts_a_path_string(content, style, tmp_path):
+    Image.fromarray((np.random.default_rng(0).random((24, 32, 3)) * 255).astype(np.uint8)).save(tmp_path / "start.png")
+    a = style_transfer(content, style, steps=0, init=str(tmp_path / "start.png"), **FAST)
+    b = style_transfer(content, style, steps=0, init=tmp_path / "start.png", **FAST)
+    assert torch.equal(a, b) and a.shape == (3, 24, 32)
