@@ -4,6 +4,7 @@ from .optimize import *
 from .vgg import *
 from .hooks import *
 from .gram import *
+from .drawing import *
 from .lbfgs import *
 from .transfer import *
 from .widgets import *
