@@ -167,7 +167,7 @@ class TransferConfig:
         if not layers: raise ValueError("content_layers and style_layers are both empty; name at least one layer")
         if self.size < min_side(layers):
             raise ValueError(f"size={self.size} is too small for layer {deepest_layer(layers)}: the pools before it need "
-                             f"images of at least {min_side(layers)} px on each side; use a larger size or shallower layers")
+                             f"images of at least {min_side(layers)} px on each side; use size ≥ {min_side(layers)} or shallower layers")
         for name, allowed in self.CHOICES.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"unknown {name} {getattr(self, name)!r}; use one of {', '.join(allowed)}")
