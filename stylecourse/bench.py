@@ -12,7 +12,8 @@ import argparse, math, platform, statistics, sys, time, warnings
 from collections.abc import Mapping
 import torch, torch.nn.functional as F
 
-from .images import load_image, sample_image, style_image, STYLE_NAMES, default_device
+from .images import load_image, default_device
+from .samples import sample_image, style_image, STYLE_NAMES
 from .vgg import load_vgg19, imagenet_normalize
 from .gram import gram_matrix
 from .transfer import (TUTORIAL_CONTENT_LAYERS as TUTORIAL_CONTENT, TUTORIAL_STYLE_LAYERS as TUTORIAL_STYLE,

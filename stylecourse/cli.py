@@ -170,7 +170,7 @@ def _run_transfer(args) -> int:
 
 def _run_demo(args) -> int:
     folder = _check_output(args.output, folder=True)
-    from stylecourse.images import sample_image, style_image, STYLE_NAMES
+    from stylecourse.samples import sample_image, style_image, STYLE_NAMES
     from stylecourse.transfer import style_transfer
     from stylecourse.vgg import WeightsError, RandomWeightsWarning
     if args.style not in STYLE_NAMES: raise UsageError(f"unknown style {args.style!r}; use one of {', '.join(STYLE_NAMES)}")

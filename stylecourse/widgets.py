@@ -15,7 +15,8 @@ from PIL import Image
 from matplotlib.figure import Figure
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-from .images import load_image, save_image, sample_image, style_image, STYLE_NAMES
+from .images import load_image, save_image
+from .samples import sample_image, style_image, STYLE_NAMES
 from .transfer import style_transfer, STYLE_WEIGHT
 
 # %% ../nbs/08_widgets.ipynb #b1b9ef4f
