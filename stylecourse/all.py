@@ -1,5 +1,6 @@
 "Everything a finished-helper user needs: `from stylecourse.all import *`."
 from .images import *
+from .samples import *
 from .optimize import *
 from .vgg import *
 from .hooks import *
