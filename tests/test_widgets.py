@@ -7,7 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from stylecourse.images import load_image, STYLE_NAMES
+from stylecourse.images import load_image
+from stylecourse.samples import STYLE_NAMES
 from stylecourse.widgets import StyleTransferApp, style_app, to_png, loss_png, UPLOAD, GIVEN
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # untrained VGG19 in tests: the warning is expected
