@@ -10,22 +10,12 @@ import stylecourse.images as images
 import stylecourse.samples as samples
 _real_reachable = samples._reachable  # before the autouse fixture replaces it
 from stylecourse.samples import PAINTINGS, STYLE_NAMES, painting, sample_image, style_image
-
-
-def check(t, shape=None):
-    "The output contract: [3,H,W] float32 in [0,1], contiguous"
-    assert isinstance(t, torch.Tensor) and t.dtype == torch.float32 and t.dim() == 3 and t.shape[0] == 3
-    assert t.is_contiguous() and 0 <= t.min() and t.max() <= 1
-    if shape is not None: assert tuple(t.shape) == shape
-    return t
+from test_images import _isolated, check  # the output contract, and no network or user cache
 
 
 @pytest.fixture(autouse=True)
-def _isolated(tmp_path, monkeypatch):
-    "Downloads go to tmp_path; neither a download nor a connection probe may happen unless a test replaces them"
-    monkeypatch.setenv("STYLECOURSE_CACHE", str(tmp_path / "cache"))
-    def no_network(*a, **k): raise AssertionError("test tried to use the network")
-    monkeypatch.setattr(images, "urlopen", no_network)
+def _no_probe(monkeypatch):
+    "The connection probe never runs unless a test replaces it (downloads are already refused by test_images' fixture)"
     monkeypatch.setattr(samples, "_reachable", lambda *a, **k: False)
 
 
