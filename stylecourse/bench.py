@@ -16,7 +16,8 @@ from .images import load_image, default_device
 from .samples import sample_image, style_image, STYLE_NAMES
 from .vgg import load_vgg19, imagenet_normalize, layer_weights, deepest_layer, layer_shapes, conv_macs, VGG19_LAYERS
 from .gram import gram_matrix
-from .transfer import TransferConfig, PRECISIONS
+from .transfer import (TransferConfig, PRECISIONS, TUTORIAL_CONTENT_LAYERS as TUTORIAL_CONTENT,
+                                  TUTORIAL_STYLE_LAYERS as TUTORIAL_STYLE)
 from .memory import check_memory
 
 # %% ../nbs/10_performance.ipynb #d132e716

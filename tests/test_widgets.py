@@ -95,9 +95,11 @@ def test_save_is_atomic_and_reports_errors(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["button.png", "out.png"]
 
 
-def test_errors_in_the_thread_are_shown_and_raised():
-    app = make_app(optimizer="no-such-optimizer")
-    with pytest.raises(ValueError, match="no-such-optimizer"): app.run(wait=True)
+def test_errors_in_the_thread_are_shown_and_raised(tmp_path):
+    with pytest.raises(ValueError, match="no-such-optimizer"): make_app(optimizer="no-such-optimizer")  # checked at once
+    (tmp_path / "w.pth").write_bytes(b"not a state dict")
+    app = make_app(weights=str(tmp_path / "w.pth"))  # found only when the run loads VGG19, in the thread
+    with pytest.raises(ValueError, match="w.pth"): app.run(wait=True)
     assert "error:" in app.status.value and app.result is None
     assert not app.running and not app.run_button.disabled and app.stop_button.disabled
 
