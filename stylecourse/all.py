@@ -1,4 +1,5 @@
 "Everything a finished-helper user needs: `from stylecourse.all import *`."
+from .sources import *
 from .images import *
 from .samples import *
 from .optimize import *

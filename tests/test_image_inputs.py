@@ -8,6 +8,7 @@ import torch
 from PIL import Image
 
 import stylecourse.images as images
+import stylecourse.sources as sources
 from stylecourse.images import ImageLoadError, load_image, save_image
 
 
@@ -23,7 +24,7 @@ def err(fn, exc=ImageLoadError):
 def _isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("STYLECOURSE_CACHE", str(tmp_path / "cache"))
     def no_network(*a, **k): raise AssertionError("test tried to use the network")
-    monkeypatch.setattr(images, "urlopen", no_network)
+    monkeypatch.setattr(sources, "urlopen", no_network)
 
 
 @pytest.fixture
@@ -101,7 +102,7 @@ def test_empty_and_garbage_streams_say_what_happened(tmp_path):
 def test_character_devices(monkeypatch):
     if not Path("/dev/null").exists() or not Path("/dev/zero").exists(): pytest.skip("no /dev/null or /dev/zero")
     assert "nothing came out of it" in err(lambda: load_image("/dev/null"))
-    monkeypatch.setattr(images, "_STREAM_LIMIT", 1 << 16)               # /dev/zero never ends: the limit stops it
+    monkeypatch.setattr(sources, "_STREAM_LIMIT", 1 << 16)              # /dev/zero never ends: the limit stops it
     assert "save the image to a file" in err(lambda: load_image("/dev/zero"))
 
 
@@ -157,7 +158,7 @@ def test_url_with_space_is_not_a_network_problem(url):
 def test_malformed_url_is_not_a_network_problem(monkeypatch):
     import http.client
     def invalid(*a, **k): raise http.client.InvalidURL("nonnumeric port: 'x'")
-    monkeypatch.setattr(images, "urlopen", invalid)
+    monkeypatch.setattr(sources, "urlopen", invalid)
     msg = err(lambda: load_image("https://example.org:x/a.png"))
     assert "not a valid URL" in msg and "internet" not in msg
 
@@ -210,3 +211,14 @@ def test_float_tiff_resized_stays_in_range(tmp_path):
     Image.fromarray(edge).save(tmp_path / "edge.tif")
     t = load_image(tmp_path / "edge.tif", size=20)
     assert t.min() >= 0 and t.max() <= 1 and t[0, 0, 0] < 0.05 and t[0, 0, -1] > 0.95
+
+
+# ---------------------------------------------------------------- sources feeds images, never the reverse
+
+def test_sources_import_one_way_and_share_one_error():
+    import ast, inspect
+    imported = {n.module for n in ast.walk(ast.parse(inspect.getsource(sources))) if isinstance(n, ast.ImportFrom)}
+    assert not any(m and m.endswith(("images", "samples")) for m in imported), "sources must not import images or samples"
+    star = {}; exec("from stylecourse.images import *", star)
+    from stylecourse.all import ImageLoadError as from_all
+    assert star["ImageLoadError"] is from_all is images.ImageLoadError is sources.ImageLoadError is ImageLoadError

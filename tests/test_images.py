@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image, ImageOps, JpegImagePlugin
 
-import stylecourse.images as images
+import stylecourse.sources as sources
 from stylecourse.images import ImageLoadError, default_device, in_test, load_image, save_image, show_image, show_images
 
 
@@ -33,7 +33,7 @@ def _isolated(tmp_path, monkeypatch):
     "Never touch the network or the user's cache: downloads go to tmp_path, urlopen fails loudly unless a test replaces it"
     monkeypatch.setenv("STYLECOURSE_CACHE", str(tmp_path / "cache"))
     def no_network(*a, **k): raise AssertionError("test tried to use the network")
-    monkeypatch.setattr(images, "urlopen", no_network)
+    monkeypatch.setattr(sources, "urlopen", no_network)
 
 
 # ---------------------------------------------------------------- modes
@@ -331,7 +331,7 @@ class FakeResponse(io.BytesIO):
 
 def test_url_offline_error(tmp_path, monkeypatch):
     def offline(*a, **k): raise URLError(socket.gaierror(-2, "Name or service not known"))
-    monkeypatch.setattr(images, "urlopen", offline)
+    monkeypatch.setattr(sources, "urlopen", offline)
     url = "https://example.com/pics/cat.png"
     msg = err(lambda: load_image(url))
     assert url in msg and "download failed" in msg and "internet" in msg
@@ -340,10 +340,10 @@ def test_url_offline_error(tmp_path, monkeypatch):
 
 def test_url_timeout_and_http_error(monkeypatch):
     def slow(*a, **k): raise TimeoutError("timed out")
-    monkeypatch.setattr(images, "urlopen", slow)
+    monkeypatch.setattr(sources, "urlopen", slow)
     assert "timed out" in err(lambda: load_image("https://example.com/slow.png"))
     def missing(url, **k): raise HTTPError(url.full_url, 404, "Not Found", Message(), None)
-    monkeypatch.setattr(images, "urlopen", missing)
+    monkeypatch.setattr(sources, "urlopen", missing)
     assert "HTTP 404" in err(lambda: load_image("https://example.com/gone.png"))
 
 
@@ -352,20 +352,20 @@ def test_url_download_is_cached(tmp_path, monkeypatch):
     def fake(req, timeout):
         calls.append((req.full_url, timeout)); assert timeout <= 30
         return FakeResponse(data)
-    monkeypatch.setattr(images, "urlopen", fake)
+    monkeypatch.setattr(sources, "urlopen", fake)
     url = "https://example.com/a%20cat.png?x=1"
     t = check(load_image(url, size=32), (3, 24, 32))
     assert len(calls) == 1
     cached = list((tmp_path / "cache").iterdir())
     assert len(cached) == 1 and cached[0].read_bytes() == data and not cached[0].name.startswith(".")
-    monkeypatch.setattr(images, "urlopen", lambda *a, **k: pytest.fail("downloaded twice"))
+    monkeypatch.setattr(sources, "urlopen", lambda *a, **k: pytest.fail("downloaded twice"))
     assert torch.equal(load_image(url, size=32), t)
 
 
 def test_url_html_and_corrupt_downloads_are_not_cached(tmp_path, monkeypatch):
-    monkeypatch.setattr(images, "urlopen", lambda *a, **k: FakeResponse(b"<html></html>", "text/html"))
+    monkeypatch.setattr(sources, "urlopen", lambda *a, **k: FakeResponse(b"<html></html>", "text/html"))
     assert "HTML" in err(lambda: load_image("https://example.com/page"))
-    monkeypatch.setattr(images, "urlopen", lambda *a, **k: FakeResponse(png_bytes()[:200]))
+    monkeypatch.setattr(sources, "urlopen", lambda *a, **k: FakeResponse(png_bytes()[:200]))
     msg = err(lambda: load_image("https://example.com/broken.png"))
     assert "https://example.com/broken.png" in msg and "truncated" in msg
     assert not any(p.is_file() for p in (tmp_path / "cache").iterdir())

@@ -7,6 +7,7 @@ import torch
 from PIL import Image
 
 import stylecourse.images as images
+import stylecourse.sources as sources
 import stylecourse.samples as samples
 _real_reachable = samples._reachable  # before the autouse fixture replaces it
 from stylecourse.samples import PAINTINGS, STYLE_NAMES, painting, sample_image, style_image
@@ -61,7 +62,7 @@ def test_painting_offline_falls_back_with_warning(monkeypatch):
 
 def test_painting_uses_cache_without_network(monkeypatch):
     url = PAINTINGS["great_wave"]["url"]
-    path = images._cache_path(url); path.parent.mkdir(parents=True)
+    path = sources._cache_path(url); path.parent.mkdir(parents=True)
     Image.new("RGB", (80, 40), (0, 0, 255)).save(path, "JPEG")
     monkeypatch.setattr(samples, "_reachable", lambda *a, **k: pytest.fail("probed the network"))
     with warnings.catch_warnings():
