@@ -17,7 +17,6 @@ import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
 from .sources import ImageLoadError, _download_image, _expand_user, _head, _is_url, _open_source, _path_message, _sniff
-from .sources import _cache_path  # lesson 01b still imports it from here
 _all_ = ["ImageLoadError"]  # defined in lesson 01a, and part of this module's public face
 
 # %% ../nbs/01_images.ipynb #6c659bad

@@ -14,7 +14,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from .images import ImageLoadError, _cache_path, _check_size, check_int, in_test, load_image
+from .images import ImageLoadError, _check_size, check_int, in_test, load_image
+from .sources import _cache_path
 
 # %% ../nbs/01b_samples.ipynb #aa45f4e2
 def sample_image(size: int | None = None) -> torch.Tensor:
