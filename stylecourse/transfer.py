@@ -213,7 +213,9 @@ def _header_shape(src, size: int) -> tuple:
     elif isinstance(src, (str, Path)) and "://" not in str(src):
         try:
             from PIL import Image
-            with Image.open(Path(src).expanduser()) as im: w, h = im.size
+            path = Path(src).expanduser()
+            if not path.is_file(): return size, size  # a pipe or device can be read only once: the loader reads it
+            with Image.open(path) as im: w, h = im.size
         except Exception: return size, size  # the loader will say what is wrong with it
     scale = size / max(h, w, 1)
     return max(1, round(h * scale)), max(1, round(w * scale))
