@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from .images import default_device, in_test, check_int, check_weight
+from .sources import _expand_user
 
 # %% auto #0
 __all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'LAYERS', 'VGG19_LAYERS', 'VGG19_URL', 'RANDOM_SEED', 'imagenet_normalize', 'Layer',
@@ -144,7 +145,9 @@ def _rename(sd, src) -> dict:
 
 def _read(path) -> dict:
     "Load a .pth state dict from `path` into CPU memory; WeightsError if it is missing or unreadable."
-    p = Path(path).expanduser()
+    p = _expand_user(os.fspath(path), WeightsError, "read weights file")
+    if p.is_dir():
+        raise WeightsError(f"weights {os.fspath(path)!r} is a folder, not a file; pass the path of the .pth file inside it")
     if not p.is_file():
         raise WeightsError(f"weights file not found: {p}; pass the path of a torchvision vgg19 .pth, "
                            "'imagenet' to download, or 'random'")
@@ -231,7 +234,7 @@ def _resolve(weights, n_layers, progress):
         if cache.is_file() or _online(): return _imagenet(progress), "imagenet"
         raise WeightsError("no VGG19 weights here: none in torchvision's cache and download.pytorch.org is unreachable; "
                            + _HOWTO.format(cache=cache))
-    if Path(w).expanduser().exists() or w.endswith((".pth", ".pt")) or "/" in w or os.sep in w: return _read(w), w
+    if _expand_user(w, WeightsError, "read weights file").exists() or w.endswith((".pth", ".pt")) or "/" in w or os.sep in w: return _read(w), w
     raise WeightsError(f"unknown weights {weights!r}: use 'auto', 'imagenet', 'random' or the path of a .pth file")
 
 # %% ../nbs/03_features.ipynb #376b9c8c

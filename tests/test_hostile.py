@@ -225,8 +225,6 @@ def test_05_bad_paths_exit_2(capsys, monkeypatch, f):
     assert "cachefile" in lines["cache is a file"]
 
 
-@pytest.mark.xfail(strict=True, reason="lesson 03's `_resolve`/`_read` call Path(w).expanduser() unguarded: "
-                   "RuntimeError → exit 1 'unexpected'; fix in nbs/03_features.ipynb (see the report)")
 def test_05_weights_of_an_unknown_user_exit_2(capsys, f):
     before = snapshot(f.d)
     code, _, err = cli(capsys, "transfer", f.c, f.s, "-o", f.d / "r.png", "--weights", f"{NOBODY}/w.pth", *FAST)
@@ -251,8 +249,6 @@ def unblock_later(fifo: Path, writer: threading.Thread, done: threading.Event):
 
 
 @POSIX
-@pytest.mark.xfail(strict=True, reason="lesson 07's `_header_shape` opens a pipe to read the image header and consumes "
-                   "it, so the loader then finds it empty; fix in nbs/07_style_transfer.ipynb (see the report)")
 def test_06_pipes_are_read_as_streams(capsys, f):
     fifo = f.d / "pipe.png"; os.mkfifo(fifo)
     before, done = snapshot(f.d), threading.Event()
@@ -339,8 +335,6 @@ def test_12_messages_do_not_mislead(capsys, monkeypatch, f):
     assert "folder" not in lines["empty content"] and "internet" not in lines["url with a space"]
 
 
-@pytest.mark.xfail(strict=True, reason="lesson 03's `_read` calls a folder 'not found: wts' (and drops the slash); "
-                   "fix in nbs/03_features.ipynb (see the report)")
 def test_12_weights_folder_is_called_a_folder(capsys, monkeypatch, f):
     monkeypatch.chdir(f.d)
     before = snapshot(f.d)
@@ -384,8 +378,7 @@ CONSOLE = {
     13: (lambda f: ["transfer", f.d / "wide.tif", f.s, "-o", f.d / "r.png", *FAST], {}, None, 2, ("[0, 1]",), ()),
     14: (lambda f: ["bench", "--sizes", "100000"], {}, None, 2, ("--sizes 100000",), ()),
 }
-XFAIL_CONSOLE = {6: "a pipe on stdin: lesson 07's `_header_shape` reads /dev/stdin for the header, so the loader finds "
-                    "it empty; fix in nbs/07_style_transfer.ipynb (see the report)"}
+XFAIL_CONSOLE = {}  # console cases known to fail, with the reason
 
 
 @pytest.fixture(scope="module")
@@ -470,6 +463,5 @@ def test_no_cli_path_exits_1(capsys, monkeypatch, f):
             code, _, err = cli(capsys, *argv)
         codes[name] = (code, "Traceback" in err, last_line(err))
     wrong = {k: v for k, v in codes.items() if v[0] not in (0, 2, 130) or v[1]}
-    KNOWN = {"weights of an unknown user"}  # lesson 03: see test_05_weights_of_an_unknown_user_exit_2 (xfail)
-    assert set(wrong) <= KNOWN, wrong
+    assert wrong == {}, wrong
     assert len(codes) >= len(BAD_CLI) + len(bad)
