@@ -10,3 +10,4 @@ from .drawing import *
 from .lbfgs import *
 from .transfer import *
 from .widgets import *
+from .controls import *

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['CLOCKS', 'COLUMNS', 'eval_flops', 'autocast', 'median_time', 'conv_throughput', 'gram_throughput', 'flop_floor',
            'floor_time', 'gram_autograd', 'make_eval', 'page_faults', 'keep_freed_memory', 'bench_images',
-           'RunRecorder', 'machine_rates', 'run_bench', 'format_table', 'main']
+           'RunRecorder', 'machine_rates', 'run_bench', 'format_table', 'scales_bench', 'format_scales', 'main']
 
 # %% ../nbs/10_performance.ipynb #0de7a33a
 import argparse, math, platform, statistics, sys, time, warnings
@@ -315,7 +315,62 @@ def format_table(rows, rates: Mapping | None = None, steps: int | None = None, d
     fmt = lambda row: "  ".join(v.rjust(w) for v, w in zip(row, widths))
     return "\n".join([*lines, "", fmt(COLUMNS), fmt(["-" * w for w in widths]), *map(fmt, cells)])
 
+# %% ../nbs/10_performance.ipynb #15e1b881
+def scales_bench(size: int = 512, scales=(128, 256), steps: int = 200, coarse_steps=None, *, weights="random",
+                 device=None, precision: str = "fp32", log=None) -> dict:
+    """One single-scale run of `steps` evaluations at `size`, then one coarse-to-fine run (`scales`, then `size`), both with
+    the default TransferConfig on the benchmark's images. Wall times count from each call (images, network, targets
+    included). Returns the single run's best loss `target` and time `single_s`, the time `c2f_s` at which the
+    coarse-to-fine run's final level first reached `target` (None if it never did) and `ratio` = c2f_s / single_s."""
+    from stylecourse.transfer import style_transfer
+    log = log or (lambda msg: None)
+    coarse_steps = coarse_steps or (steps // 2,) * len(scales)
+    content, style = bench_images(size)
+    cfg = TransferConfig(size=size, weights=weights, device=None if device is None else str(device), precision=precision,
+                         progress=False)
+    times, losses = [], []
+    def record(step, image, l): times.append(time.perf_counter()); losses.append(l["loss"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # random weights warn; the comparison does not depend on them
+        log(f"{size} px: single scale, {steps} evaluations …")
+        t0 = time.perf_counter()
+        style_transfer(content, style, cfg, steps=steps, callbacks=[record])
+        target, single_s = min(losses), times[-1] - t0
+        times.clear(); losses.clear()
+        log(f"{size} px: coarse to fine over {(*scales, size)}, {(*coarse_steps, steps)} evaluations …")
+        t0 = time.perf_counter()
+        style_transfer(content, style, cfg, scales=tuple(scales), steps=(*coarse_steps, steps), callbacks=[record])
+    final = times[sum(coarse_steps):]  # the evaluations at `size`: only there are losses comparable with the target
+    reached = next((t - t0 for t, l in zip(final, losses[sum(coarse_steps):]) if l <= target), None)
+    return dict(size=size, scales=tuple(scales), steps=steps, coarse_steps=tuple(coarse_steps), target=target,
+                single_s=single_s, c2f_s=reached, c2f_total_s=times[-1] - t0,
+                ratio=None if reached is None else reached / single_s)
+
+def format_scales(r: dict) -> str:
+    "The coarse-to-fine benchmark in three lines."
+    head = (f"stylecourse bench --scales · {r['size']} px · torch {torch.__version__} · {torch.get_num_threads()} threads\n"
+            f"  single scale: {r['steps']} evaluations in {r['single_s']:.1f} s, best loss {r['target']:.4g}\n")
+    if r["ratio"] is None:
+        return head + (f"  coarse to fine {r['scales']} ({r['coarse_steps']} evaluations, then {r['steps']}): did not reach "
+                       f"that loss in {r['c2f_total_s']:.1f} s")
+    return head + (f"  coarse to fine {r['scales']} ({r['coarse_steps']} evaluations, then up to {r['steps']}): reached it after "
+                   f"{r['c2f_s']:.1f} s = {r['ratio']:.2f} × the single-scale time")
+
 # %% ../nbs/10_performance.ipynb #58200583
+def _main_scales(p, a) -> int:
+    "`stylecourse bench --scales`: the coarse-to-fine benchmark."
+    size, scales = (a.sizes or [512])[0], a.scales or [128, 256]
+    if sorted(set(scales)) != scales or scales[0] < 16 or scales[-1] >= size:
+        p.error(f"--scales must increase from at least 16 px and stay below the size {size}, got {scales}")
+    if a.threads is not None and a.threads >= 1: torch.set_num_threads(a.threads)
+    try: r = scales_bench(size, tuple(scales), a.steps or 200, weights=a.weights, device=a.device,
+                          log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    except (ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(format_scales(r), flush=True)
+    return 0
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # the project's convention: usage, then a last line `error: …`, exit code 2
         self.print_usage(sys.stderr)
@@ -339,7 +394,11 @@ def main(argv=None) -> int:
     p.add_argument("--keep-freed-memory", action="store_true",
                    help="glibc only: reuse freed memory instead of page-faulting fresh pages (both designs benefit)")
     p.add_argument("--quick", action="store_true", help="tiny sizes, 3 evaluations, 1 repeat: checks that the bench runs")
+    p.add_argument("--scales", type=int, nargs="*", default=None, metavar="PX",
+                   help="instead: time coarse to fine (these sizes, default 128 256) against one scale at the first --sizes "
+                        "(default 512), --steps evaluations at full size (default 200); see lesson 11")
     a = p.parse_args(argv)
+    if a.scales is not None: return _main_scales(p, a)
     sizes = a.sizes or ([32, 48] if a.quick else [256, 512])
     steps = a.steps or (3 if a.quick else 10)
     repeats = a.repeats if a.repeats is not None else (1 if a.quick else 2)

@@ -4,11 +4,11 @@
 
 # %% auto #0
 __all__ = ['CONTENT_LAYERS', 'STYLE_LAYERS', 'STYLE_WEIGHT', 'TUTORIAL_CONTENT_LAYERS', 'TUTORIAL_STYLE_LAYERS', 'INITS',
-           'PRECISIONS', 'CHANNELS_LAST_DEVICES', 'total_variation', 'make_transfer_loss', 'initial_image',
-           'make_optimizer', 'resolve_device', 'TransferConfig', 'style_transfer']
+           'PRECISIONS', 'CONTROLS', 'COLOR_MODES', 'CHANNELS_LAST_DEVICES', 'total_variation', 'make_transfer_loss',
+           'initial_image', 'make_optimizer', 'resolve_device', 'TransferConfig', 'style_transfer']
 
 # %% ../nbs/07_style_transfer.ipynb #1cc1922d
-import contextlib, dataclasses, warnings
+import contextlib, dataclasses, inspect, sys, warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -16,7 +16,7 @@ from typing import ClassVar
 import torch, torch.nn.functional as F
 
 from .images import load_image, default_device, check_int, check_weight
-from .optimize import optimize_image, OPTIMIZERS
+from .optimize import optimize_image, OPTIMIZERS, PARAMS
 from .vgg import load_vgg19, imagenet_normalize, layer_weights, min_side, deepest_layer
 from .hooks import FeatureExtractor
 from .gram import GRAM_NORMS, STYLE_STATISTICS
@@ -31,6 +31,9 @@ TUTORIAL_CONTENT_LAYERS = ("conv2_2",)  # the PyTorch tutorial's conv_4
 TUTORIAL_STYLE_LAYERS = ("conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1")  # its conv_1 … conv_5
 INITS = ("content", "noise", "style")
 PRECISIONS = ("fp32", "bf16")
+CONTROLS = "stylecourse.controls"  # lesson 11: registers more colour modes and style statistics
+# colour modes: (content, styles) -> (the images to run on, a function back to RGB or None); lesson 11 adds two
+COLOR_MODES = {"style": lambda content, styles: (content, styles, None)}
 
 # %% ../nbs/07_style_transfer.ipynb #78ee3e3d
 def total_variation(img: torch.Tensor) -> torch.Tensor:
@@ -55,25 +58,32 @@ def _mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def make_transfer_loss(fx, content: torch.Tensor, style: torch.Tensor, content_layers=CONTENT_LAYERS,
                        style_layers=STYLE_LAYERS, *, content_weight=1.0, style_weight=STYLE_WEIGHT, tv_weight=0.0,
-                       gram_norm="hw", precision="fp32", statistic=None):
+                       gram_norm="hw", precision="fp32", statistic=None, style_blend=None, masks=None):
     """`loss_fn(img) -> (loss, parts)` for [3,H,W] images: Gatys et al.'s eq. 7 (+ TV), targets taken from `content` and
-    `style`. `statistic`: the style statistic (lesson 05's protocol: `target`, `distance`, `blend`); default the Gram matrix."""
+    `style`. `statistic`: the style statistic (lesson 05's protocol: `target`, `distance`, `blend`); default the Gram matrix.
+    `style` may be a list of images: their targets are blended by `statistic.blend` with the `style_blend` weights
+    (normalised; default equal), or, with `masks` (one [H,W] mask per style), each style's distance sees its mask."""
     cws, sws = layer_weights(content_layers, "content_layers"), layer_weights(style_layers, "style_layers")
     stat = statistic or STYLE_STATISTICS["gram"](norm=gram_norm)
+    styles = list(style) if isinstance(style, (list, tuple)) else [style]
 
-    def features(img):  # img [3,H,W] in [0,1] -> {layer: [1,C,h,w]}, bf16 under precision="bf16"
-        x = imagenet_normalize(img[None])
+    def features(img):  # img [3,H,W] in [0,1] (or [1,H,W]: grey, seen as 3 equal channels) -> {layer: [1,C,h,w]}
+        x = imagenet_normalize(img.expand(3, -1, -1)[None])
         if img.device.type in CHANNELS_LAST_DEVICES: x = x.contiguous(memory_format=torch.channels_last)
         with _autocast(img.device, precision): return fx(x)
 
     with torch.no_grad():
         P = {l: f.float() for l, f in features(content).items() if l in cws}            # content targets P^l
-        A = {l: stat.target(f) for l, f in features(style).items() if l in sws}         # style targets, e.g. Grams A^l
+        targets = [{l: stat.target(f) for l, f in features(s).items() if l in sws} for s in styles]  # e.g. Grams A^l
+    if masks is None:  # one target per layer: the styles mixed by the statistic's own rule (one style: itself)
+        weights = [w / sum(style_blend) for w in style_blend] if style_blend else [1 / len(styles)] * len(styles)
+        A, regions = [{l: stat.blend([t[l] for t in targets], weights) for l in sws}], [{}]
+    else: A, regions = targets, [dict(mask=m.reshape(1, 1, *m.shape[-2:])) for m in masks]  # each style in its region
 
     def loss_fn(img):
         feats = features(img)                                                             # F^l for every layer
         content_l = {l: _mse(feats[l].float(), P[l]) for l in cws}                        # eq. 1 (mean, not ½·sum)
-        style_l = {l: stat.distance(feats[l], A[l]) for l in sws}                        # eq. 3 (G) and eq. 4 (E_l)
+        style_l = {l: sum(stat.distance(feats[l], a[l], **r) for a, r in zip(A, regions)) for l in sws}  # eq. 3, 4
         content_term = content_weight * sum(w * content_l[l] for l, w in cws.items())    # α·L_content
         style_term = style_weight * sum(w * style_l[l] for l, w in sws.items())          # eq. 5, times β
         tv_term = tv_weight * total_variation(img) if tv_weight else img.new_zeros(())   # γ·TV (not in the paper)
@@ -95,7 +105,7 @@ def _check_init(init):
         raise ValueError(f"unknown init {init!r}; use one of {', '.join(INITS)} or an image (a path, URL or tensor)")
 
 def initial_image(init, content: torch.Tensor, style: torch.Tensor, seed: int = 0) -> torch.Tensor:
-    "Starting image of content's shape: 'content', 'noise' (uniform, seeded), 'style' (resized) or an image (resized)."
+    "Starting image of content's shape: 'content', 'noise' (uniform, seeded), 'style' (resized) or an image (resized, grey for a grey content)."
     h, w = content.shape[-2:]
     _check_init(init)
     if isinstance(init, str) and init in INITS:
@@ -104,6 +114,7 @@ def initial_image(init, content: torch.Tensor, style: torch.Tensor, seed: int = 
         # noise is drawn on the CPU so a seed gives the same noise on every device
         return torch.rand(content.shape, generator=torch.Generator().manual_seed(seed)).to(content.device)
     img = load_image(init).to(content.device)
+    if len(content) == 1: img = img.mean(0, keepdim=True)  # a one-channel (grey) transfer starts from a grey image
     return img if img.shape == content.shape else _resize(img, h, w)
 
 def make_optimizer(name: str = "lbfgs", opt_kwargs: dict | None = None):
@@ -117,6 +128,9 @@ def make_optimizer(name: str = "lbfgs", opt_kwargs: dict | None = None):
     try: make([torch.zeros(1, requires_grad=True)])  # fail now, not after loading the network
     except (TypeError, ValueError) as e: raise ValueError(f"optimizer {name!r} rejects opt_kwargs {kwargs}: {e}") from None
     return make
+
+OPTIMIZERS["lbfgs-wolfe"] = (LBFGS, dict(lr=1.0, history_size=100, line_search_fn="strong_wolfe", tolerance_grad=0.0,
+                                         tolerance_change=0.0))  # the default: no tolerances, only the budget stops it
 
 def resolve_device(device=None) -> torch.device:
     "`device` as a torch.device (None: CUDA, then MPS, then CPU), or a clear ValueError if this machine lacks it."
@@ -135,7 +149,7 @@ def resolve_device(device=None) -> torch.device:
 class TransferConfig:
     "Every option of `style_transfer`: one place for names, defaults, documentation and checks."
     size: int = 512                  # longest side of the result in pixels; the content's aspect ratio is kept
-    steps: int = 300                 # loss evaluations (an upper bound with a line search); 0 returns the start
+    steps: int | tuple[int, ...] = 300  # loss evaluations (at most), or one count per level of `scales` (the last for `size`); 0 returns the start
     content_weight: float = 1.0      # α: the weight of the content loss
     style_weight: float = STYLE_WEIGHT  # β: the weight of the style loss (1e2 suits gram_norm="hw"; not tuned here)
     tv_weight: float = 0.0           # γ: the weight of the total-variation (smoothness) term
@@ -143,42 +157,73 @@ class TransferConfig:
     style_layers: tuple | dict = STYLE_LAYERS      # VGG19 layers of the style loss: names (weight 1 each) or {name: weight}
     gram_norm: str = "hw"            # Gram normalisation: "hw", "chw" (the tutorial's) or "none"
     init: object = "content"         # the start: "content", "noise" (seeded), "style", or an image (path, URL, tensor)
-    optimizer: str = "lbfgs"         # a name in OPTIMIZERS: "lbfgs" (lesson 06), "torch-lbfgs", "adam" or "sgd"
-    opt_kwargs: dict | None = None   # the optimiser's arguments over its defaults, e.g. {"line_search_fn": "strong_wolfe"}
+    optimizer: str = "lbfgs-wolfe"   # a name in OPTIMIZERS: "lbfgs-wolfe" (lesson 06's, line search, no tolerances), "lbfgs", "torch-lbfgs", "adam", "sgd"
+    opt_kwargs: dict | None = None   # the optimiser's arguments over its defaults, e.g. {"history_size": 20}
+    param: str = "sigmoid"           # how pixels stay in [0,1]: "sigmoid" (optimise logits) or "clamp" (before each evaluation, the tutorial's)
     seed: int = 0                    # seed of init="noise": the same seed gives the same image on one device
     device: str | None = None        # "cpu", "cuda", "cuda:N" or "mps"; None picks CUDA, then MPS, then CPU
     precision: str = "fp32"          # "fp32", or "bf16": the VGG forward pass in bfloat16, the losses in fp32
     weights: str = "auto"            # VGG19 weights: "auto", "imagenet", "random" or a .pth file (see load_vgg19)
+    colors: str = "style"            # whose colours: "style"'s; lesson 11 adds "luminance" and "histogram" (the content's)
+    style_blend: tuple[float, ...] | None = None  # with several styles: their weights, normalised to sum 1 (None: equal)
+    masks: tuple | None = None       # with several styles: one content mask each ([H,W] in [0,1], or a grey image): where it goes
+    scales: tuple[int, ...] = ()     # coarse to fine: smaller sizes, increasing, optimised first, each level starting from the last
+    style_loss: str = "gram"         # the style statistic, a name in STYLE_STATISTICS: "gram"; lesson 11 adds "meancov", "sliced"
+    tileable: bool = False           # circular padding in every convolution, so that the result tiles without seams
     callbacks: tuple = ()            # functions cb(step, image, losses) called after each evaluation; returning True stops
     progress: bool = True            # show a progress bar
 
-    CHOICES: ClassVar[dict] = dict(gram_norm=GRAM_NORMS, optimizer=tuple(OPTIMIZERS), precision=PRECISIONS)
+    CHOICES: ClassVar[dict] = dict(gram_norm=GRAM_NORMS, optimizer=OPTIMIZERS, precision=PRECISIONS, param=PARAMS,
+                                   colors=COLOR_MODES, style_loss=STYLE_STATISTICS)  # the registries, read when checked
 
     def __post_init__(self):
         put = lambda name, value: object.__setattr__(self, name, value)  # frozen: normalise once, here
         put("size", check_int(self.size, "size (the longest side in pixels)", 1))
-        put("steps", check_int(self.steps, "steps (the number of loss evaluations)", 0))
+        for name in ("style_blend", "masks", "scales"):  # a list, or one value, becomes a tuple
+            if (v := getattr(self, name)) is not None and not isinstance(v, tuple):
+                put(name, tuple(v) if isinstance(v, (list, range)) else (v,))
+        put("scales", tuple(check_int(s, "scales (the sizes of the coarse levels)", 1) for s in self.scales))
+        if self.scales and (list(self.scales) != sorted(set(self.scales)) or self.scales[-1] >= self.size):
+            raise ValueError(f"scales must increase and stay below size={self.size}, got {self.scales}; e.g. scales=({self.size // 2},)")
+        counts = tuple(self.steps) if isinstance(self.steps, (list, tuple)) else (self.steps,)
+        if len(counts) not in (1, len(self.scales) + 1):
+            raise ValueError(f"steps has {len(counts)} counts for {len(self.scales) + 1} levels (scales, then size): give one per level, or one")
+        counts = tuple(check_int(n, "steps (the number of loss evaluations)", 0) for n in counts)
+        put("steps", counts if len(counts) > 1 else counts[0])
         put("seed", check_int(self.seed, "seed", 0))
         if self.seed >= 2**63: raise ValueError(f"seed must be below 2**63, got {self.seed}")
         for name in ("content_weight", "style_weight", "tv_weight"): put(name, check_weight(getattr(self, name), name))
-        for name in ("content_layers", "style_layers"):
-            if isinstance(getattr(self, name), list): put(name, tuple(getattr(self, name)))
+        for name in ("content_layers", "style_layers"): put(name, tuple(v) if isinstance(v := getattr(self, name), list) else v)
         layers = [*layer_weights(self.content_layers, "content_layers"), *layer_weights(self.style_layers, "style_layers")]
         if not layers: raise ValueError("content_layers and style_layers are both empty; name at least one layer")
-        if self.size < min_side(layers):
-            raise ValueError(f"size={self.size} is too small for layer {deepest_layer(layers)}: the pools before it need "
-                             f"images of at least {min_side(layers)} px on each side; use size ≥ {min_side(layers)} or shallower layers")
+        if (least := min((self.size, *self.scales))) < min_side(layers):
+            raise ValueError(f"{'size' if least == self.size else 'scales'}={least} is too small for layer {deepest_layer(layers)}: "
+                             f"the pools before it need images of at least {min_side(layers)} px on each side; "
+                             f"use sizes ≥ {min_side(layers)} or shallower layers")
         for name, allowed in self.CHOICES.items():
             if getattr(self, name) not in allowed:
-                raise ValueError(f"unknown {name} {getattr(self, name)!r}; use one of {', '.join(allowed)}")
+                more = f" (lesson 11 adds more: import {CONTROLS})" if name in ("colors", "style_loss") and CONTROLS not in sys.modules else ""
+                raise ValueError(f"unknown {name} {getattr(self, name)!r}; use one of {', '.join(allowed)}{more}")
+        if self.style_blend is not None:
+            put("style_blend", tuple(check_weight(w, "style_blend") for w in self.style_blend))
+            if not sum(self.style_blend) > 0: raise ValueError("style_blend weights are all 0; give at least one positive weight")
+        if self.masks is not None and self.style_blend is not None:
+            raise ValueError("masks and style_blend cannot be used together (masks place the styles, style_blend mixes them); give one")
+        if self.masks is not None and "mask" not in inspect.signature(STYLE_STATISTICS[self.style_loss].distance).parameters:
+            raise ValueError(f"masks need a style statistic that weighs features by a mask, and style_loss={self.style_loss!r} "
+                             f"does not yet: import {CONTROLS} (lesson 11), which teaches it")
         _check_init(self.init)
         make_optimizer(self.optimizer, self.opt_kwargs)  # a misspelt optimiser option fails here
+        searches = (OPTIMIZERS[self.optimizer][1] | dict(self.opt_kwargs or {})).get("line_search_fn")
+        if searches and getattr(STYLE_STATISTICS[self.style_loss], "stochastic", False): raise ValueError(
+            f"style_loss={self.style_loss!r} changes at every evaluation, which misleads a line search: use optimizer='lbfgs' or 'adam'")
         resolve_device(self.device)
         cbs = (self.callbacks,) if callable(self.callbacks) else self.callbacks
         if isinstance(cbs, (str, bytes)) or not hasattr(cbs, "__iter__") or not all(map(callable, cbs := tuple(cbs))):
             raise ValueError(f"callbacks must be a function cb(step, image, losses) or a list of them, got {self.callbacks!r}")
         put("callbacks", cbs)
-        if not isinstance(self.progress, bool): raise ValueError(f"progress must be True or False, got {self.progress!r}")
+        for name in ("tileable", "progress"):
+            if not isinstance(getattr(self, name), bool): raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
 
     def replace(self, **options) -> "TransferConfig":
         "A checked copy with `options` changed; an unknown option is a ValueError naming the valid ones."
@@ -191,18 +236,15 @@ class TransferConfig:
     def tutorial(cls, **overrides) -> "TransferConfig":
         "The PyTorch tutorial's settings: its layers, Grams divided by C·H·W, style weight 1e6, torch's L-BFGS, clamping."
         return cls(content_layers=TUTORIAL_CONTENT_LAYERS, style_layers=TUTORIAL_STYLE_LAYERS, gram_norm="chw",
-                   style_weight=1e6, optimizer="torch-lbfgs").replace(**overrides)
+                   style_weight=1e6, optimizer="torch-lbfgs", param="clamp").replace(**overrides)
 
 # %% ../nbs/07_style_transfer.ipynb #7953fd00
 @contextlib.contextmanager
 def _deterministic(device: torch.device):
     "cuDNN may pick non-deterministic conv algorithms; ask for deterministic ones during the run, then restore."
-    if device.type != "cuda":
-        yield
-        return
     cudnn = torch.backends.cudnn
     old = cudnn.deterministic, cudnn.benchmark
-    cudnn.deterministic, cudnn.benchmark = True, False
+    if device.type == "cuda": cudnn.deterministic, cudnn.benchmark = True, False
     try: yield
     finally: cudnn.deterministic, cudnn.benchmark = old
 
@@ -220,9 +262,9 @@ def _header_shape(src, size: int) -> tuple:
     scale = size / max(h, w, 1)
     return max(1, round(h * scale)), max(1, round(w * scale))
 
-def _snapshot(cb):
-    "The callback, handed its own copy of the image: keeping it keeps that frame, editing it cannot change the run."
-    return lambda step, image, losses: cb(step, image.detach().clone(), dict(losses))
+def _snapshot(cb, view=None, offset: int = 0):
+    "The callback, handed its own RGB copy of the image and the run's step: keeping or editing it cannot change the run."
+    return lambda step, image, losses: cb(offset + step, (view or torch.clone)(image.detach()).clone(), dict(losses))
 
 class _Honest:
     "Callback that notes the first loss and the lowest, so a run that produced nothing can say so instead of returning its start."
@@ -231,60 +273,79 @@ class _Honest:
         self.n += 1
         if self.first is None: self.first = losses["loss"]
         elif losses["loss"] < self.lowest: self.lowest = losses["loss"]
+    def check(self, caught):
+        "Raise for a run that is no result; pass the other warnings on."
+        if self.first is None and any("at evaluation 1" in str(w.message) for w in caught): raise ValueError(
+            "the loss is not finite at the first evaluation, so there is no result: check the weights file (weights=...) "
+            "and use smaller content/style weights")
+        for w in caught: warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if self.n >= 2 and self.first > 0 and not self.lowest < self.first:
+            raise ValueError(f"the loss never fell below its starting value in {self.n} evaluations, so the result would be "
+                             "the start: check the weights and the optimiser's options (a smaller lr)")
+
+def _level_images(content, styles, masks, size, layers, sws, dev) -> tuple:
+    "The content, the styles and the masks (content-shaped, [h,w] in [0,1]) at one size, each checked against the layers."
+    content_img, style_imgs = load_image(content, size).to(dev), [load_image(s, size).to(dev) for s in styles]
+    for what, img, lyrs in (("content", content_img, layers), *(("style", s, sws) for s in style_imgs)):
+        if lyrs and min(img.shape[-2:]) < min_side(lyrs):
+            raise ValueError(f"the {what} image is {img.shape[-1]}×{img.shape[-2]} px at size={size}; layer {deepest_layer(lyrs)} needs "
+                             f"≥ {min_side(lyrs)} px on each side: use a larger size or a less elongated image")
+    grey = [m if isinstance(m, torch.Tensor) and m.ndim == 2 else load_image(m).mean(0) for m in masks or ()]
+    if not all(m.is_floating_point() and torch.isfinite(m).all() and 0 <= m.min() and m.max() <= 1 for m in grey):
+        raise ValueError("masks must hold numbers in [0,1] (an [H,W] float tensor or an image); scale the mask")
+    hw = content_img.shape[-2:]  # the masks at the content's shape: averaged over areas, so soft edges stay soft
+    return content_img, style_imgs, None if masks is None else [F.interpolate(m.float()[None, None].to(dev), size=hw, mode="area")[0, 0] for m in grey]
 
 def style_transfer(content, style, config: TransferConfig | None = None, **options) -> torch.Tensor:
     """Paint `content` in the style of `style` (Gatys, Ecker & Bethge 2016); returns a [3,H,W] CPU tensor in [0,1].
 
-    `content`, `style`: anything `load_image` takes. Options: a `TransferConfig`, keyword options (its field names),
-    or both; the options override the config's fields. Every option is documented and checked in `TransferConfig`.
-    Optimises exactly `content_weight·Σ w_l·MSE(F_l, P_l) + style_weight·Σ w_l·MSE(G(F_l), G(A_l)) + tv_weight·TV`
-    with no hidden rescaling. Callbacks get `(step, image, losses)` after each evaluation, the image their own copy,
-    `losses` a dict of floats: "loss", "content", "style", "tv" and per layer "content/<name>", "style/<name>", each
-    its contribution to the loss; returning True stops. A stop, a KeyboardInterrupt or a NaN/inf loss returns the best
-    image so far (the last two with a warning); a loss that is not finite at the first evaluation, or never falls
-    below its starting value, raises ValueError. Bad options raise ValueError before any work; a run the estimate
-    says cannot fit raises `MemoryEstimateError` (a ValueError naming a size that fits) before any image is decoded.
-    """
-    if config is not None and not isinstance(config, TransferConfig):
-        raise ValueError(f"config must be a TransferConfig, got {type(config).__name__}; pass options as keywords")
+    `content`, `style` (or a list of styles): anything `load_image` takes. Options: a `TransferConfig` and/or keyword
+    options (its fields, overriding the config's), each documented and checked there. Optimises exactly
+    `content_weight·Σ w_l·MSE(F_l, P_l) + style_weight·Σ w_l·D_l + tv_weight·TV` (D_l the style statistic's distance,
+    e.g. MSE(G(F_l), G(A_l))) at each size of `scales`, then at `size`. Callbacks get `(step, image, losses)` after each
+    evaluation (one running step; their own RGB copy; losses: "loss", "content", "style", "tv", "content/<layer>",
+    "style/<layer>", each its contribution); returning True stops. A stop, Ctrl-C or a NaN loss returns the best image
+    so far; bad options (before any work), a run that cannot fit (`MemoryEstimateError`) and a loss not finite at the
+    first evaluation or never below its start raise ValueError."""
+    if config is not None and not isinstance(config, TransferConfig): raise ValueError(
+        f"config must be a TransferConfig, got {type(config).__name__}; pass options as keywords")
     cfg = (config or TransferConfig()).replace(**options)
+    styles = list(style) if isinstance(style, (list, tuple)) else [style]
+    for name, given in (("style_blend", cfg.style_blend), ("masks", cfg.masks)):
+        if given is not None and len(given) != len(styles): raise ValueError(f"{name} has {len(given)} entries for {len(styles)} style images; give one per style")
     cws, sws = layer_weights(cfg.content_layers, "content_layers"), layer_weights(cfg.style_layers, "style_layers")
     layers, make_opt, dev = list(dict.fromkeys([*cws, *sws])), make_optimizer(cfg.optimizer, cfg.opt_kwargs), resolve_device(cfg.device)
     if cfg.content_weight == 0 and cfg.style_weight == 0 and cfg.tv_weight == 0:
         warnings.warn("content_weight, style_weight and tv_weight are all 0: the loss is 0 and the result is the start",
                       RuntimeWarning, stacklevel=2)
-    check_memory(_header_shape(content, cfg.size), cws, sws, optimizer=cfg.optimizer, precision=cfg.precision,
-                 history_size=dict(cfg.opt_kwargs or {}).get("history_size", 100), device=dev, fraction=0.9,
-                 warn_fraction=0.6)
-
-    # images, then the network
-    content_img, style_img = load_image(content, cfg.size).to(dev), load_image(style, cfg.size).to(dev)
-    for what, img, lyrs in (("content", content_img, layers), ("style", style_img, sws)):
-        h, w = img.shape[-2:]
-        if lyrs and min(h, w) < min_side(lyrs):
-            raise ValueError(f"the {what} image is {w}×{h} px at size={cfg.size}; layer {deepest_layer(lyrs)} needs "
-                             f"≥ {min_side(lyrs)} px on each side: use a larger size or a less elongated image")
-    x0 = initial_image(cfg.init, content_img, style_img, cfg.seed)
-    if cfg.steps == 0: return x0.cpu()
-    vgg = load_vgg19(cfg.weights, device=dev, last_layer=deepest_layer(layers))
-    if dev.type in CHANNELS_LAST_DEVICES: vgg = vgg.to(memory_format=torch.channels_last)  # the layout fast convs want
-
-    # optimise the pixels
-    honest = _Honest()
-    with FeatureExtractor(vgg, layers) as fx, _deterministic(dev):
-        loss_fn = make_transfer_loss(fx, content_img, style_img, cws, sws, content_weight=cfg.content_weight,
-                                     style_weight=cfg.style_weight, tv_weight=cfg.tv_weight, gram_norm=cfg.gram_norm,
-                                     precision=cfg.precision)
-        at_budget = lambda step, image, losses: step >= cfg.steps  # a line search must not run past the budget
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            out = optimize_image(loss_fn, x0, steps=cfg.steps, opt=make_opt, progress=cfg.progress,
-                                 callbacks=(honest, *map(_snapshot, cfg.callbacks), at_budget), desc="style transfer")
-    if honest.first is None and any("at evaluation 1" in str(w.message) for w in caught):
-        raise ValueError("the loss is not finite at the first evaluation, so there is no result: check the weights file "
-                         "(weights=...) and use smaller content/style weights")
-    for w in caught: warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)  # pass the others on
-    if honest.n >= 2 and honest.first > 0 and not honest.lowest < honest.first:
-        raise ValueError(f"the loss never fell below its starting value in {honest.n} evaluations, so the result would be "
-                         "the start: check the weights and the optimiser's options (a smaller lr)")
-    return out.detach().cpu()
+    check_memory(_header_shape(content, cfg.size), cws, sws, optimizer=cfg.optimizer, precision=cfg.precision, device=dev,
+                 history_size=dict(cfg.opt_kwargs or {}).get("history_size", 100), fraction=0.9, warn_fraction=0.6)
+    stat, levels = STYLE_STATISTICS[cfg.style_loss](norm=cfg.gram_norm), (*cfg.scales, cfg.size)
+    budgets = cfg.steps if isinstance(cfg.steps, tuple) else (cfg.steps,) * len(levels)
+    x, vgg, done = None, None, 0  # done: evaluations of the levels before, so that callbacks see one running count
+    for size, steps in zip(levels, budgets):
+        content_img, style_imgs, masks = _level_images(content, styles, cfg.masks, size, layers, sws, dev)
+        content_in, styles_in, to_rgb = COLOR_MODES[cfg.colors](content_img, style_imgs)
+        x = initial_image(cfg.init, content_in, styles_in[0], cfg.seed) if x is None else _resize(x, *content_in.shape[-2:])
+        if steps == 0: continue
+        if vgg is None:
+            vgg = load_vgg19(cfg.weights, device=dev, last_layer=deepest_layer(layers))
+            if dev.type in CHANNELS_LAST_DEVICES: vgg = vgg.to(memory_format=torch.channels_last)  # the layout fast convs want
+            for conv in (m for m in vgg.modules() if cfg.tileable and isinstance(m, torch.nn.Conv2d)):
+                conv.padding_mode = "circular"  # the image wraps around like a torus: its copies tile without seams
+        honest = _Honest()
+        with FeatureExtractor(vgg, layers) as fx, _deterministic(dev):
+            loss_fn = make_transfer_loss(fx, content_in, styles_in, cws, sws, content_weight=cfg.content_weight,
+                                         style_weight=cfg.style_weight, tv_weight=cfg.tv_weight, gram_norm=cfg.gram_norm,
+                                         precision=cfg.precision, statistic=stat, style_blend=cfg.style_blend, masks=masks)
+            at_budget = lambda step, image, losses, n=steps: step >= n  # a line search must not run past the budget
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                x = optimize_image(loss_fn, x, steps=steps, opt=make_opt, param=cfg.param, progress=cfg.progress,
+                                   callbacks=(honest, *(_snapshot(cb, to_rgb, done) for cb in cfg.callbacks), at_budget),
+                                   desc=f"style transfer, {size} px")
+        honest.check(caught)
+        done += honest.n
+        if honest.n < steps and size != cfg.size:  # stopped early (a callback, Ctrl-C, a NaN): no finer level, same shape
+            return _resize((to_rgb or torch.clone)(x), *load_image(content, cfg.size).shape[-2:]).detach().cpu()
+    return (to_rgb or torch.clone)(x).detach().cpu()

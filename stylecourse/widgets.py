@@ -6,7 +6,7 @@
 __all__ = ['SAMPLE', 'UPLOAD', 'GIVEN', 'enable_colab_widgets', 'to_png', 'loss_png', 'StyleTransferApp', 'style_app']
 
 # %% ../nbs/08_widgets.ipynb #c1bc1bd4
-import io, threading, time
+import importlib, io, threading, time
 from pathlib import Path
 import numpy as np, torch
 import ipywidgets as W
@@ -17,7 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from .images import load_image, save_image
 from .samples import sample_image, style_image, STYLE_NAMES
-from .transfer import style_transfer, TransferConfig
+from .transfer import style_transfer, TransferConfig, CONTROLS
 
 # %% ../nbs/08_widgets.ipynb #b1b9ef4f
 def enable_colab_widgets() -> bool:
@@ -72,6 +72,7 @@ evaluations); the sliders start from it. `.widget` is the
     def __init__(self, content=None, style=None, config: TransferConfig | None = None, *, every: int = 5,
                  save_path="stylized.png", thumb: int = 96, **options):
         enable_colab_widgets()
+        importlib.import_module(CONTROLS)  # lesson 11's colour modes: the colour menu offers every registered one
         self.given = {"content": content, "style": style}
         # a widget wants quick runs: its own size and steps, every other default from TransferConfig
         self.config, self.thumb = (config or TransferConfig(size=128, steps=100)).replace(**options), thumb
@@ -86,6 +87,8 @@ evaluations); the sliders start from it. `.widget` is the
                                      description="style", layout=lay, style=sty)
         self.content_upload = W.FileUpload(accept="image/*", description="upload content", layout=lay)
         self.style_upload = W.FileUpload(accept="image/*", description="upload style", layout=lay)
+        self.colors = W.Dropdown(options=list(TransferConfig.CHOICES["colors"]), value=self.config.colors,
+                                 description="colours", layout=lay, style=sty)
         self.style_weight = W.FloatLogSlider(value=style_weight, base=10, min=-2, max=8, step=0.25,
                                              readout_format=".2g", description="style weight", layout=lay, style=sty)
         self.size = W.IntSlider(value=size, min=16, max=max(512, size), step=16, description="size (px)", layout=lay, style=sty)
@@ -107,7 +110,7 @@ evaluations); the sliders start from it. `.widget` is the
         for pick in (self.content_pick, self.style_pick): pick.observe(self._refresh_inputs, names="value")
         self.content_upload.observe(lambda _: self._picked(self.content_pick), names="value")
         self.style_upload.observe(lambda _: self._picked(self.style_pick), names="value")
-        controls = W.VBox([self.content_pick, self.content_upload, self.style_pick, self.style_upload, self.style_weight,
+        controls = W.VBox([self.content_pick, self.content_upload, self.style_pick, self.style_upload, self.colors, self.style_weight,
                            self.size, self.n_steps, self.every, W.HBox([self.run_button, self.stop_button]),
                            self.progress, self.save_path, self.save_button])
         inputs = W.HBox([W.VBox([W.HTML("<b>content</b>"), self.content_view]),
@@ -185,7 +188,7 @@ def run(self: StyleTransferApp, wait: bool = False):
     self.progress.max, self.progress.value = n, 0
     self.run_button.disabled, self.stop_button.disabled, self.save_button.disabled = True, False, True
     self._say(f"running {n} evaluations at {self.size.value} px …")
-    args = self.config.replace(size=self.size.value, steps=n, style_weight=self.style_weight.value, progress=False,
+    args = self.config.replace(size=self.size.value, steps=n, style_weight=self.style_weight.value, colors=self.colors.value, progress=False,
                                callbacks=(*self.config.callbacks, self._callback))
     self._started = time.perf_counter()
     self._thread = threading.Thread(target=self._work, args=(content, style, args), daemon=True, name="stylecourse-run")

@@ -141,8 +141,52 @@ def test_every_config_field_has_a_flag(capsys):
     from stylecourse.transfer import TransferConfig
     code, out, _ = run(capsys, "transfer", "--help")
     assert code == 0
-    missing = [f.name for f in fields(TransferConfig) if f.name != "callbacks" and "--" + f.name.replace("_", "-") not in out]
-    assert missing == []
+    from stylecourse.cli import FLAG_NAMES
+    flag = lambda name: "--" + FLAG_NAMES.get(name, name).replace("_", "-")
+    missing = [f.name for f in fields(TransferConfig) if f.name != "callbacks" and flag(f.name) not in out]
+    assert missing == [] and "--blend" in out and "--mask" in out
+    for choice in ("luminance", "histogram", "meancov", "sliced"): assert choice in out  # lesson 11's, loaded by the command
+
+
+def test_lesson_11_flags_reach_the_config(monkeypatch, images, tmp_path, capsys):
+    import stylecourse.transfer as T
+    seen = {}
+    def fake(content, style, config=None, **options):
+        seen["style"], seen["cfg"] = style, config
+        return T.load_image(content, config.size)
+    monkeypatch.setattr(T, "style_transfer", fake)
+    photo, painting = images
+    code, _, err = run(capsys, "transfer", photo, painting, photo, "-o", tmp_path / "r.png", "--size", "64", "--blend", "2", "1",
+                       "--colors", "luminance", "--scales", "16", "32", "--steps", "3", "4", "5", "--style-loss", "meancov",
+                       "--tileable", "--param", "clamp")
+    assert code == 0, err
+    cfg = seen["cfg"]
+    assert seen["style"] == [str(painting), str(photo)] and cfg.style_blend == (2.0, 1.0) and cfg.colors == "luminance"
+    assert cfg.scales == (16, 32) and cfg.steps == (3, 4, 5) and cfg.style_loss == "meancov" and cfg.tileable is True
+    assert cfg.param == "clamp"
+    code, _, err = run(capsys, "transfer", photo, painting, photo, "-o", tmp_path / "r.png", "--mask", photo, painting, "--steps", "7")
+    assert code == 0, err
+    assert seen["cfg"].masks == (str(photo), str(painting)) and seen["cfg"].steps == 7
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["--mask", "a.png", "--blend", "1", "1"], "masks and style_blend"), (["--mask", "a.png"], "masks has 1 entries"),
+    (["--scales", "64"], "below size"), (["--colors", "sepia"], "invalid choice"), (["--style-loss", "sliced"], "line search"),
+    (["--steps", "1", "2"], "steps has 2 counts")])
+def test_lesson_11_bad_combinations_exit_2(capsys, images, tmp_path, argv, match):
+    photo, painting = images
+    out = tmp_path / "r.png"
+    code, _, err = run(capsys, "transfer", photo, painting, photo, "-o", out, "--size", "32", "--weights", "random", "-q", *argv)
+    assert_clean_failure(code, err, out)
+    assert match in err
+
+
+def test_two_styles_run_end_to_end(capsys, images, tmp_path):
+    photo, painting = images
+    out = tmp_path / "two.png"
+    code, stdout, err = run(capsys, "transfer", photo, painting, photo, "-o", out, *RUN, "--blend", "1", "0", "--colors", "histogram")
+    assert code == 0, err
+    assert out.exists()
 
 
 def test_flags_reach_the_config(monkeypatch, images, tmp_path, capsys):

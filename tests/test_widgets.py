@@ -112,3 +112,16 @@ def test_pictures():
     app.run(wait=True)
     fig = app.snapshot()
     assert len(fig.axes) == 4 and fig.axes[3].lines
+
+
+def test_the_colour_menu_lists_every_mode_and_reaches_the_run():
+    from stylecourse.controls import rgb_to_yiq
+    app = make_app(steps=2)
+    assert app.colors.options == ("style", "luminance", "histogram") and app.colors.value == "style"
+    assert app.colors in app.widget.children[0].children[0].children  # shown among the controls
+    app.colors.value = "luminance"
+    out = app.run(wait=True).wait()
+    content, _ = app.images()
+    inside = ((out > 1e-3) & (out < 1 - 1e-3)).all(0)
+    assert torch.allclose(rgb_to_yiq(out)[1:, inside], rgb_to_yiq(content)[1:, inside], atol=1e-4)  # the photo's chroma
+    assert app.preview.value[:8] == b"\x89PNG\r\n\x1a\n"  # the preview got RGB frames
