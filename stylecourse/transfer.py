@@ -299,14 +299,12 @@ def _level_images(content, styles, masks, size, layers, sws, dev) -> tuple:
 def style_transfer(content, style, config: TransferConfig | None = None, **options) -> torch.Tensor:
     """Paint `content` in the style of `style` (Gatys, Ecker & Bethge 2016); returns a [3,H,W] CPU tensor in [0,1].
 
-    `content`, `style` (or a list of styles): anything `load_image` takes. Options: a `TransferConfig` and/or its fields
-    as keywords (overriding it). Optimises exactly
-    `content_weight·Σ w_l·MSE(F_l, P_l) + style_weight·Σ w_l·D_l + tv_weight·TV` (D_l the style statistic's distance,
+    `content`, `style` (a list for several): what `load_image` takes; options: a `TransferConfig` and/or its fields.
+    Optimises `content_weight·Σ w_l·MSE(F_l, P_l) + style_weight·Σ w_l·D_l + tv_weight·TV` (D_l: the statistic's distance,
     e.g. MSE(G(F_l), G(A_l))) at each size of `scales`, then at `size`. Callbacks get `(step, image, losses)` after each
     evaluation (one running step; their own RGB copy; losses: "loss", "content", "style", "tv", "content/<layer>",
-    "style/<layer>", each its contribution); returning True stops. A stop, Ctrl-C or a NaN loss returns the best image
-    so far; bad options (before any work), a run that cannot fit (`MemoryEstimateError`) and a loss not finite at the
-    first evaluation or never below its start raise ValueError."""
+    "style/<layer>", each its contribution); returning True stops. A stop, Ctrl-C or a NaN loss returns the best image;
+    bad options (before any work), a run that cannot fit and a first loss not finite or never bettered raise ValueError."""
     if config is not None and not isinstance(config, TransferConfig): raise ValueError(
         f"config must be a TransferConfig, got {type(config).__name__}; pass options as keywords")
     cfg = (config or TransferConfig()).replace(**options)
