@@ -7,3 +7,4 @@ from .gram import *
 from .lbfgs import *
 from .transfer import *
 from .widgets import *
+from .nca import *
