@@ -8,6 +8,9 @@ from .hooks import *
 from .gram import *
 from .drawing import *
 from .lbfgs import *
+from .memory import *
 from .transfer import *
+from .tutorial import *
 from .widgets import *
 from .controls import *
+from .nca import *
