@@ -18,7 +18,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from .images import load_image, check_int, check_weight, default_device
-from .images import style_image, STYLE_NAMES
+from .samples import style_image, STYLE_NAMES
 from .optimize import LossHistory
 from .vgg import load_vgg19, imagenet_normalize
 from .hooks import FeatureExtractor

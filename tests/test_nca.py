@@ -12,7 +12,8 @@ import pytest
 import torch
 from PIL import Image
 
-from stylecourse.images import save_image, style_image
+from stylecourse.images import save_image
+from stylecourse.samples import style_image
 from stylecourse.nca import NCA, load_nca, main, perceive, perception_kernel, save_nca, seed_state, export_html
 
 from test_browser import CHROMIUM, CHROMIUM_ARGS
