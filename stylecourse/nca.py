@@ -7,7 +7,7 @@ __all__ = ['FILTER_NAMES', 'NCA_FORMAT', 'perception_filters', 'perceive', 'perc
            'TextureLoss', 'LiveLossPlot', 'overflow', 'train_nca', 'grow_frames', 'save_gif', 'seam_roughness',
            'export_html', 'save_nca', 'load_nca']
 
-# %% ../nbs/12_nca.ipynb #fa5fb301
+# %% ../nbs/12_nca.ipynb #b4f48135
 import argparse, base64, io, json, math, os, secrets, sys, time, warnings
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from .vgg import load_vgg19, imagenet_normalize
 from .hooks import FeatureExtractor
 from .gram import gram_matrix, TEXTURE_LAYERS
 
-# %% ../nbs/12_nca.ipynb #d1d18553
+# %% ../nbs/12_nca.ipynb #66ac004f
 FILTER_NAMES = ("identity", "sobel_x", "sobel_y", "laplacian")
 
 def perception_filters() -> torch.Tensor:
@@ -35,7 +35,7 @@ def perception_filters() -> torch.Tensor:
     laplacian = torch.tensor([[1., 2, 1], [2, -12, 2], [1, 2, 1]]) / 16  # sums to 0: blind to a uniform grid
     return torch.stack([identity, sobel_x, sobel_x.T, laplacian])          # sobel_y grows with y (downwards)
 
-# %% ../nbs/12_nca.ipynb #6ce23b77
+# %% ../nbs/12_nca.ipynb #9ee70092
 def perceive(state: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     "Each channel of `state` [B,C,H,W] seen through the filters: one grouped conv on the wrapped grid -> [B,4C,H,W]."
     wrapped = F.pad(state, (1, 1, 1, 1), mode="circular")  # the world is a torus: no edge, no special cell
@@ -45,7 +45,7 @@ def perception_kernel(channels: int) -> torch.Tensor:
     "The filters repeated for every channel, as `perceive` wants them: [4·channels, 1, 3, 3]."
     return perception_filters().repeat(channels, 1, 1)[:, None]
 
-# %% ../nbs/12_nca.ipynb #a7a416e0
+# %% ../nbs/12_nca.ipynb #03d214c1
 def _check_rate(rate) -> float:
     rate = check_weight(rate, "update_rate (the probability that a cell updates in a step)")
     if not 0 < rate <= 1: raise ValueError(f"update_rate must be in (0, 1], got {rate!r}; 0.5 is the usual choice")
@@ -75,7 +75,7 @@ class NCA(nn.Module):
             delta = delta * fire
         return state + delta
 
-# %% ../nbs/12_nca.ipynb #b427880d
+# %% ../nbs/12_nca.ipynb #3f833eb5
 def seed_state(batch: int, channels: int, h: int, w: int, device=None) -> torch.Tensor:
     "The uniform starting grid: every channel of every cell 0 (colour channels read as mid grey)."
     for v, what in ((batch, "batch"), (channels, "channels"), (h, "h (grid height)"), (w, "w (grid width)")): check_int(v, what, 1)
@@ -95,7 +95,7 @@ def rgb(self: NCA, state: torch.Tensor) -> torch.Tensor:
     "The colour channels of `state` as images: [B,3,H,W] in [0,1]."
     return (state[:, :3] + 0.5).clamp(0, 1)
 
-# %% ../nbs/12_nca.ipynb #e954943c
+# %% ../nbs/12_nca.ipynb #b46c2c63
 class TextureLoss:
     "Lesson 05's Gram statistic as a loss: `loss(images)` [B,3,H,W] -> [B], each image's distance to the target texture."
     def __init__(self, style, size: int = 64, layers=TEXTURE_LAYERS, vgg=None, weights="auto", device=None):
@@ -111,7 +111,7 @@ class TextureLoss:
         feats = self.fx(imagenet_normalize(images))
         return sum(self.scale[l] * (gram_matrix(feats[l]) - self.targets[l]).pow(2).mean((1, 2)) for l in self.layers)
 
-# %% ../nbs/12_nca.ipynb #e29f87c0
+# %% ../nbs/12_nca.ipynb #36991f3a
 class LiveLossPlot:
     "Callback: records the run in `.history` (a `LossHistory`) and redraws its loss curves every `every` calls."
     def __init__(self, every: int = 10):
@@ -128,7 +128,7 @@ class LiveLossPlot:
         if self._handle is None: self._handle = display(png, display_id=True)
         else: self._handle.update(png)
 
-# %% ../nbs/12_nca.ipynb #867126ce
+# %% ../nbs/12_nca.ipynb #04ff0398
 def _check_steps(steps) -> tuple:
     "`steps` as (lo, hi): a whole number n means (n, n); a pair is the range each iteration draws its count from."
     if isinstance(steps, (tuple, list)):
@@ -143,7 +143,7 @@ def overflow(state: torch.Tensor) -> torch.Tensor:
     "How far the state's values leave [-1, 1], on average (0 when they all lie inside)."
     return (state - state.clamp(-1, 1)).abs().mean()
 
-# %% ../nbs/12_nca.ipynb #dd60d300
+# %% ../nbs/12_nca.ipynb #61b033ca
 def train_nca(nca: NCA, style, *, iterations: int, size: int = 64, pool_size: int = 256, batch: int = 4,
               steps=(32, 64), lr: float = 1e-3, callbacks=(), progress: bool = True, layers=TEXTURE_LAYERS,
               overflow_weight: float = 1.0, reset_every: int = 8, seed: int = 0, weights="auto") -> NCA:
@@ -182,7 +182,7 @@ def train_nca(nca: NCA, style, *, iterations: int, size: int = 64, pool_size: in
         if any([bool(cb(it, nca.rgb(x[:1].detach())[0], losses)) for cb in callbacks]): break
     return nca
 
-# %% ../nbs/12_nca.ipynb #7b8d89ab
+# %% ../nbs/12_nca.ipynb #b07d2e8b
 def _write_atomic(path, write) -> Path:
     "Call `write(binary file)` on a temp file beside `path`, then rename it over `path`: the file is whole or absent."
     path = Path(path).expanduser()
@@ -218,14 +218,14 @@ def save_gif(frames, path, ms: int = 40, hold_ms: int = 1000) -> Path:
     return _write_atomic(path, lambda f: pils[0].save(f, format="GIF", save_all=True, append_images=pils[1:],
                                                       duration=durations, loop=0))
 
-# %% ../nbs/12_nca.ipynb #d8bf2866
+# %% ../nbs/12_nca.ipynb #ebb6018e
 def seam_roughness(images: torch.Tensor) -> tuple:
     "(seam, lines) for images [B,3,H,W]: mean |colour step| across the wrap-around seams, and across every inner line."
     cols = (images - images.roll(1, dims=3)).abs().mean((0, 1, 2))  # cols[j]: the line between column j-1 and j
     rows = (images - images.roll(1, dims=2)).abs().mean((0, 1, 3))
     return torch.stack([cols[0], rows[0]]).mean().item(), torch.cat([cols[1:], rows[1:]])
 
-# %% ../nbs/12_nca.ipynb #35be9331
+# %% ../nbs/12_nca.ipynb #22073cf5
 _PAGE = """<!doctype html>
 <html lang="en">
 <head>
@@ -356,7 +356,7 @@ parameters trained with a style loss (stylecourse, lesson 12). The grid wraps ar
 </html>
 """
 
-# %% ../nbs/12_nca.ipynb #7f62e094
+# %% ../nbs/12_nca.ipynb #7e3f9dcd
 def _b64(t: torch.Tensor) -> str:
     "A tensor's values as base64 of little-endian float32 bytes (exact, and a third the size of decimal text)."
     return base64.b64encode(t.detach().cpu().float().contiguous().numpy().astype("<f4").tobytes()).decode("ascii")
@@ -375,7 +375,7 @@ def export_html(nca: NCA, path, *, size: int = 128, seed: int = 0, steps_per_fra
     for k, v in fields.items(): page = page.replace(f"__{k}__", str(v))
     return _write_atomic(path, lambda f: f.write(page.encode("utf-8")))
 
-# %% ../nbs/12_nca.ipynb #ec6518b0
+# %% ../nbs/12_nca.ipynb #bc53f2f8
 NCA_FORMAT = "stylecourse-nca"
 
 def save_nca(nca: NCA, path) -> Path:
@@ -402,7 +402,7 @@ def load_nca(path, device=None) -> NCA:
         raise ValueError(f"{str(path)!r}: the saved rule is damaged ({type(e).__name__}: {msg}); save it again") from None
     return nca.to(device) if device is not None else nca
 
-# %% ../nbs/12_nca.ipynb #7d77f6db
+# %% ../nbs/12_nca.ipynb #cdd98233
 _NCA_EXAMPLES = """examples:
   stylecourse nca train dots -o dots.pt                       # a generated style by name: """ + ", ".join(STYLE_NAMES) + """
   stylecourse nca train painting.jpg -o rule.pt --iterations 2000 --size 96
@@ -464,7 +464,7 @@ def build_nca_parser() -> argparse.ArgumentParser:
     r.set_defaults(run=_run_command)
     return p
 
-# %% ../nbs/12_nca.ipynb #2df1d84c
+# %% ../nbs/12_nca.ipynb #cbfedae5
 _OUT_SUFFIXES = {"train": (".pt", ".pth"), "run": (".gif", ".html", ".htm")}
 
 def _check_out(path: str, command: str) -> Path:
@@ -524,7 +524,7 @@ def _run_command(a) -> int:
         print(f"wrote {out} (open it in a browser; {a.size}×{a.size} cells)")
     return 0
 
-# %% ../nbs/12_nca.ipynb #1d8749b6
+# %% ../nbs/12_nca.ipynb #bfb20347
 def main(argv=None) -> int:
     "`stylecourse nca …`: `argv` is the words after `nca` (default `sys.argv[1:]`); returns the exit code."
     parser = build_nca_parser()
