@@ -8,7 +8,7 @@ __all__ = ['RGB_TO_YIQ', 'YIQ_TO_RGB', 'COLOR_MATCHES', 'rgb_to_yiq', 'yiq_to_rg
            'weighted_mean_cov', 'MeanCovStatistic', 'sliced_barycentre_distance', 'sliced_wasserstein',
            'random_directions', 'SlicedStatistic']
 
-# %% ../nbs/11_controls.ipynb #08d5c40a
+# %% ../nbs/11_controls.ipynb #72ee69cd
 import torch, torch.nn.functional as F
 
 def _float(t: torch.Tensor) -> torch.Tensor: return t if t.dtype == torch.float64 else t.float()  # fp64 stays fp64
@@ -16,7 +16,7 @@ def _float(t: torch.Tensor) -> torch.Tensor: return t if t.dtype == torch.float6
 from .gram import GRAM_NORMS, STYLE_STATISTICS, GramStatistic, gram_matrix
 from .transfer import COLOR_MODES
 
-# %% ../nbs/11_controls.ipynb #475a8a91
+# %% ../nbs/11_controls.ipynb #cb9a46c8
 # NTSC's YIQ: Y is the luminance, I and Q the chroma (orange-blue and purple-green axes)
 RGB_TO_YIQ = torch.tensor([[0.299, 0.587, 0.114],
                            [0.595716, -0.274453, -0.321263],
@@ -36,7 +36,7 @@ def yiq_to_rgb(x: torch.Tensor) -> torch.Tensor:
     "YIQ [..., 3, H, W] -> RGB, the exact inverse of `rgb_to_yiq` (unclamped)."
     return _mix(YIQ_TO_RGB, x)
 
-# %% ../nbs/11_controls.ipynb #06c7992c
+# %% ../nbs/11_controls.ipynb #1a04bc74
 COLOR_MATCHES = ("chol", "pca", "sym")
 
 def _mean_cov(x: torch.Tensor) -> tuple:
@@ -79,7 +79,7 @@ def match_colors(source: torch.Tensor, target: torch.Tensor, mode: str = "chol")
     out = A @ (source.reshape(3, -1).double() - mu_s[:, None]) + mu_t[:, None]
     return out.reshape(source.shape).to(source.dtype)
 
-# %% ../nbs/11_controls.ipynb #d691b483
+# %% ../nbs/11_controls.ipynb #92f9fded
 def match_luminance(y: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     "Luminance `y` shifted and scaled to the mean and standard deviation of `like`'s."
     return (y - y.mean()) / y.std(unbiased=False).clamp_min(1e-8) * like.std(unbiased=False) + like.mean()
@@ -97,7 +97,7 @@ def histogram_colors(content: torch.Tensor, styles: list) -> tuple:
 
 COLOR_MODES.update(luminance=luminance_colors, histogram=histogram_colors)
 
-# %% ../nbs/11_controls.ipynb #91735d56
+# %% ../nbs/11_controls.ipynb #74160e86
 def position_weights(features: torch.Tensor, mask=None) -> torch.Tensor:
     "Weights [B,1,h,w] for each position of features [B,C,h,w]: the mask averaged down to the layer (area), or ones."
     if mask is None: return features.new_ones(features.shape[0], 1, *features.shape[-2:], dtype=torch.float32)
@@ -118,7 +118,7 @@ class GuidedGramStatistic(GramStatistic):
 
 STYLE_STATISTICS["gram"] = GuidedGramStatistic  # the same Gram matrix, now with masks
 
-# %% ../nbs/11_controls.ipynb #5df2b918
+# %% ../nbs/11_controls.ipynb #2a389e09
 def weighted_mean_cov(features: torch.Tensor, weights: torch.Tensor) -> tuple:
     "Mean [B,C] and covariance [B,C,C] of the feature vectors at each position, weighted by weights [B,1,h,w]."
     f = _float(features).flatten(2)                        # [B, C, N]
@@ -147,7 +147,7 @@ class MeanCovStatistic:
 
     def __repr__(self): return "MeanCovStatistic()"
 
-# %% ../nbs/11_controls.ipynb #5fe7852f
+# %% ../nbs/11_controls.ipynb #d40b9d22
 def _quantiles(sorted_b: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     "The quantile function of sorted samples [B,M,K] at levels u [B,N,K] in (0,1): linear between order statistics."
     m = sorted_b.shape[1]
