@@ -8,7 +8,7 @@ STAMP := $(VENV)/.stylecourse-installed
 OUT ?= demo-output
 NB ?=
 
-.PHONY: install demo test nbtest pytest lessons bench export clean-nbs check-clean clean
+.PHONY: install demo test nbtest pytest lessons lessons-diff bench export clean-nbs check-clean clean
 
 $(STAMP): setup.py settings.ini pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "stylecourse needs Python >= 3.10")'
@@ -44,6 +44,10 @@ pytest: $(STAMP)
 lessons: $(STAMP)
 	$(BIN)/python tools/run_lessons.py $(NB)
 	$(BIN)/nbdev_clean
+
+## After `make lessons`: which outputs changed besides times and rates (the committed outputs are the other run).
+lessons-diff:
+	$(BIN)/python tools/diff_outputs.py --rev HEAD nbs/[0-9]*.ipynb
 
 bench: $(STAMP)
 	$(BIN)/stylecourse bench
