@@ -105,8 +105,9 @@ def floor_time(size: int, precision: str = "fp32", content_layers=TUTORIAL_CONTE
     best = lambda step: median_time(step, repeats, device=device, clock=clock, best=True)
     conv = 0.0
     for name, (c, h, w) in layer_shapes(size, size, VGG19_LAYERS[: VGG19_LAYERS.index(last) + 1]).items():
-        if not name.startswith("conv"): continue
-        c_in, times = layer_info(name).in_channels, []
+        layer = layer_info(name)
+        if layer.kind != "conv": continue
+        c_in, times = layer.in_channels, []
         for fmt in (torch.contiguous_format, torch.channels_last):
             x = torch.rand(1, c_in, h, w, generator=g).to(device, memory_format=fmt).requires_grad_()
             wt = (torch.randn(c, c_in, 3, 3, generator=g) * 0.05).to(device, memory_format=fmt)
