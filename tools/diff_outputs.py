@@ -5,14 +5,15 @@ Usage:
   python tools/diff_outputs.py --rev HEAD nbs/*.ipynb     # each file against its committed version
 
 Text outputs are compared line by line, cell by cell (cells matched by id). A line that reports a time or a rate
-(a number with s, ms, min, µs, ×, /s, GFLOP/s, GB/s or it/s) may differ; any other differing line is printed.
+(a number with s, ms, min, µs, ×, /s, GFLOP/s, GB/s or it/s), or the free memory, may differ; any other differing line is printed.
 Figures are compared by their bytes and counted; a figure that plots timings changes with them.
 Exit status 1 when a line other than a time or a rate differs.
 """
 import argparse, difflib, hashlib, json, re, subprocess, sys
 from pathlib import Path
 
-TIMING = re.compile(r"\d\s*(?:[µu]s|ms|s|sec|seconds?|min|minutes?|h)\b|\d\s*×|/s\b|GFLOP|GB/s|it/s|\bs/eval\b")
+TIMING = re.compile(r"\d\s*(?:[µu]s|ms|s|sec|seconds?|min|minutes?|h)\b|\d\s*×|/s\b|GFLOP|GB/s|it/s|\bs/eval\b"
+                    r"|B is free\b")  # the machine's free memory is measured too
 
 
 def outputs(nb: dict) -> dict:
