@@ -16,6 +16,9 @@ TIMING = re.compile(r"\d\s*(?:[µu]s|ms|s|sec|seconds?|min|minutes?|h)\b|\d\s*×
                     r"|B is free\b")  # the machine's free memory is measured too
 
 
+KERNEL_FILE = re.compile(r"/tmp/ipykernel_\d+/")  # a warning names the kernel's process: not the lesson's output
+
+
 def outputs(nb: dict) -> dict:
     "cell id -> (text lines, figure hashes)."
     res = {}
@@ -34,6 +37,7 @@ def outputs(nb: dict) -> dict:
                 if mime in data: figs.append(hashlib.sha1("".join(data[mime]).encode()).hexdigest()[:8])
             if o.get("output_type") == "error": lines.append(f"{o['ename']}: {o['evalue']}")
         for text in streams.values(): lines += text.splitlines()
+        lines = [KERNEL_FILE.sub("/tmp/ipykernel_N/", line) for line in lines]
         res[cell.get("id", str(i))] = (lines, figs)
     return res
 
