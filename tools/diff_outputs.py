@@ -13,7 +13,7 @@ import argparse, difflib, hashlib, json, re, subprocess, sys
 from pathlib import Path
 
 TIMING = re.compile(r"\d\s*(?:[µu]s|ms|s|sec|seconds?|min|minutes?|h)\b|\d\s*×|/s\b|GFLOP|GB/s|it/s|\bs/eval\b"
-                    r"|B is free\b")  # the machine's free memory is measured too
+                    r"|(?=.*\bfree\b).*\d\s*[KMGT]i?B\b")  # the machine's free memory is measured too
 
 
 KERNEL_FILE = re.compile(r"/tmp/ipykernel_\d+/")  # a warning names the kernel's process: not the lesson's output
