@@ -353,10 +353,11 @@ def format_scales(r: dict) -> str:
     "The coarse-to-fine benchmark in three lines."
     head = (f"stylecourse bench --scales · {r['size']} px · torch {torch.__version__} · {torch.get_num_threads()} threads\n"
             f"  single scale: {r['steps']} evaluations in {r['single_s']:.1f} s, best loss {r['target']:.4g}\n")
+    stages = ", then ".join(f"{s} px for {n} evaluations" for s, n in zip(r["scales"], r["coarse_steps"]))
     if r["ratio"] is None:
-        return head + (f"  coarse to fine {r['scales']} ({r['coarse_steps']} evaluations, then {r['steps']}): did not reach "
+        return head + (f"  coarse to fine: {stages}, then {r['size']} px for {r['steps']}: did not reach "
                        f"that loss in {r['c2f_total_s']:.1f} s")
-    return head + (f"  coarse to fine {r['scales']} ({r['coarse_steps']} evaluations, then up to {r['steps']}): reached it after "
+    return head + (f"  coarse to fine: {stages}, then {r['size']} px for up to {r['steps']}: reached it after "
                    f"{r['c2f_s']:.1f} s = {r['ratio']:.2f} × the single-scale time")
 
 # %% ../nbs/10_performance.ipynb #58200583
