@@ -5,7 +5,8 @@ Usage:
   python tools/diff_outputs.py --rev HEAD nbs/*.ipynb     # each file against its committed version
 
 Text outputs are compared line by line, cell by cell (cells matched by id). A line that reports a time or a rate
-(a number with s, ms, min, µs, ×, /s, GFLOP/s, GB/s or it/s), or the free memory, may differ; any other differing line is printed.
+(a number with s, ms, min, µs, ×, /s, GFLOP/s, GB/s or it/s), the free memory, or a count of page faults, may
+differ; any other differing line is printed.
 Figures are compared by their bytes and counted; a figure that plots timings changes with them.
 Exit status 1 when a line other than a time or a rate differs.
 """
@@ -13,7 +14,8 @@ import argparse, difflib, hashlib, json, re, subprocess, sys
 from pathlib import Path
 
 TIMING = re.compile(r"\d\s*(?:[µu]s|ms|s|sec|seconds?|min|minutes?|h)\b|\d\s*×|/s\b|GFLOP|GB/s|it/s|\bs/eval\b"
-                    r"|(?=.*\bfree\b).*\d\s*[KMGT]i?B\b")  # the machine's free memory is measured too
+                    r"|(?=.*\bfree\b).*\d\s*[KMGT]i?B\b"  # the machine's free memory is measured too
+                    r"|\d\s*page faults\b")                # and so is the kernel's page-fault counter
 
 
 KERNEL_FILE = re.compile(r"/tmp/ipykernel_\d+/")  # a warning names the kernel's process: not the lesson's output
