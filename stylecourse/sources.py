@@ -6,7 +6,7 @@
 __all__ = ['ImageLoadError']
 
 # %% ../nbs/01a_sources.ipynb #1ba118e1
-import codecs, errno, hashlib, http.client, io, os, re, secrets, stat, time
+import codecs, errno, hashlib, http.client, io, os, re, secrets, select, stat, time
 from pathlib import Path
 from urllib.error import HTTPError, URLError
 from urllib.parse import unquote, urlparse
@@ -27,10 +27,28 @@ def _expand_user(s: str, exc=ImageLoadError, verb="load") -> Path:
 
 # %% ../nbs/01a_sources.ipynb #f2973488
 _STREAM_LIMIT = 512 << 20  # bytes we read from a pipe or device before giving up on it
+_POLL_MS = 100              # the longest a silent pipe keeps a Ctrl-C waiting
+
+def _read_polled(path: Path, limit: int) -> bytes:
+    "Up to `limit` bytes of a stream, waiting in short polls: a Ctrl-C stops the wait even while the writer stays silent"
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO opens at once, even before its writer does
+    try:
+        waiting = select.poll(); waiting.register(fd, select.POLLIN)
+        chunks, n = [], 0
+        while n < limit:
+            if not waiting.poll(_POLL_MS): continue  # nothing yet: between two polls Python runs a Ctrl-C's handler
+            try: chunk = os.read(fd, min(1 << 20, limit - n))
+            except BlockingIOError: continue
+            if not chunk: break  # every writer has gone: the end of the stream
+            chunks.append(chunk); n += len(chunk)
+        return b"".join(chunks)
+    finally: os.close(fd)
 
 def _read_stream(path: Path, name) -> bytes:
     "Every byte of a pipe or character device (a FIFO, /dev/stdin, the `<(cmd)` of a shell), up to `_STREAM_LIMIT`"
-    with open(path, "rb") as f: data = f.read(_STREAM_LIMIT + 1)
+    if hasattr(select, "poll"): data = _read_polled(path, _STREAM_LIMIT + 1)
+    else:  # Windows has no poll for pipes: one blocking read
+        with open(path, "rb") as f: data = f.read(_STREAM_LIMIT + 1)
     if not data: raise ImageLoadError(f"cannot load {name}: it is a pipe or device and nothing came out of it; check what writes to it")
     if len(data) > _STREAM_LIMIT:
         raise ImageLoadError(f"cannot load {name}: more than {_STREAM_LIMIT >> 20} MB came out of this pipe or device; save the image to a file")
