@@ -6,7 +6,7 @@
 __all__ = ['ImageLoadError']
 
 # %% ../nbs/01a_sources.ipynb #1ba118e1
-import codecs, errno, hashlib, http.client, io, os, re, secrets, select, stat, time
+import codecs, errno, hashlib, http.client, io, os, re, secrets, select, stat, sys, time
 from pathlib import Path
 from urllib.error import HTTPError, URLError
 from urllib.parse import unquote, urlparse
@@ -44,11 +44,16 @@ def _read_polled(path: Path, limit: int) -> bytes:
         return b"".join(chunks)
     finally: os.close(fd)
 
+def _pollable(path: Path) -> bool:
+    "Can `poll` wait on this stream? A pipe wherever there is a `poll` (not Windows); a device only on Linux"
+    if not hasattr(select, "poll"): return False
+    return sys.platform.startswith("linux") or stat.S_ISFIFO(path.stat().st_mode)  # macOS's poll refuses devices
+
 def _read_stream(path: Path, name) -> bytes:
     "Every byte of a pipe or character device (a FIFO, /dev/stdin, the `<(cmd)` of a shell), up to `_STREAM_LIMIT`"
-    if hasattr(select, "poll"): data = _read_polled(path, _STREAM_LIMIT + 1)
-    else:  # Windows has no poll for pipes: one blocking read
-        with open(path, "rb") as f: data = f.read(_STREAM_LIMIT + 1)
+    if _pollable(path): data = _read_polled(path, _STREAM_LIMIT + 1)
+    else:
+        with open(path, "rb") as f: data = f.read(_STREAM_LIMIT + 1)  # one blocking read
     if not data: raise ImageLoadError(f"cannot load {name}: it is a pipe or device and nothing came out of it; check what writes to it")
     if len(data) > _STREAM_LIMIT:
         raise ImageLoadError(f"cannot load {name}: more than {_STREAM_LIMIT >> 20} MB came out of this pipe or device; save the image to a file")

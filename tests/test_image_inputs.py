@@ -80,8 +80,15 @@ def _feed_fifo(path, data):
     t = threading.Thread(target=lambda: Path(path).write_bytes(data), daemon=True); t.start(); return t
 
 
+@pytest.fixture(params=["polled", "one read"])
+def reader(request, monkeypatch):
+    "Both ways a stream is read: polled (Linux, pipes on macOS) and in one blocking read (Windows, devices on macOS)"
+    if request.param == "one read": monkeypatch.setattr(sources, "_pollable", lambda path: False)
+    return request.param
+
+
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs POSIX named pipes")
-def test_fifo_is_read_as_a_stream(tmp_path, png):
+def test_fifo_is_read_as_a_stream(tmp_path, png, reader):
     fifo = tmp_path / "pipe.png"; os.mkfifo(fifo)
     writer = _feed_fifo(fifo, png.read_bytes())
     assert torch.equal(load_image(fifo), load_image(png)); writer.join(5)
@@ -90,7 +97,7 @@ def test_fifo_is_read_as_a_stream(tmp_path, png):
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs POSIX named pipes")
-def test_empty_and_garbage_streams_say_what_happened(tmp_path):
+def test_empty_and_garbage_streams_say_what_happened(tmp_path, reader):
     fifo = tmp_path / "pipe"; os.mkfifo(fifo)
     writer = _feed_fifo(fifo, b"")
     msg = err(lambda: load_image(fifo)); writer.join(5)
@@ -99,7 +106,7 @@ def test_empty_and_garbage_streams_say_what_happened(tmp_path):
     assert "text file" in err(lambda: load_image(fifo)); writer.join(5)
 
 
-def test_character_devices(monkeypatch):
+def test_character_devices(monkeypatch, reader):
     if not Path("/dev/null").exists() or not Path("/dev/zero").exists(): pytest.skip("no /dev/null or /dev/zero")
     assert "nothing came out of it" in err(lambda: load_image("/dev/null"))
     monkeypatch.setattr(sources, "_STREAM_LIMIT", 1 << 16)              # /dev/zero never ends: the limit stops it
