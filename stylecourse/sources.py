@@ -56,7 +56,7 @@ def _read_stream(path: Path, name) -> bytes:
         with open(path, "rb") as f: data = f.read(_STREAM_LIMIT + 1)  # one blocking read
     if not data: raise ImageLoadError(f"cannot load {name}: it is a pipe or device and nothing came out of it; check what writes to it")
     if len(data) > _STREAM_LIMIT:
-        raise ImageLoadError(f"cannot load {name}: more than {_STREAM_LIMIT >> 20} MB came out of this pipe or device; save the image to a file")
+        raise ImageLoadError(f"cannot load {name}: more than {_STREAM_LIMIT >> 20} MiB came out of this pipe or device; save the image to a file")
     return data
 
 def _open_source(path: Path, name) -> tuple[Path | io.BytesIO, int]:
@@ -163,7 +163,7 @@ def _download_image(url: str, timeout=10.0, deadline=120.0, max_bytes=100 * 2**2
             while chunk := r.read(1 << 16):
                 nbytes += len(chunk)
                 if nbytes > max_bytes or time.monotonic() - start > deadline:
-                    raise ImageLoadError(f"cannot load {url!r}: the download is over {max_bytes >> 20} MB or {deadline:.0f} s; "
+                    raise ImageLoadError(f"cannot load {url!r}: the download is over {max_bytes >> 20} MiB or {deadline:.0f} s; "
                                          "download it yourself and pass the path")
                 f.write(chunk)
         os.replace(tmp, dest)
