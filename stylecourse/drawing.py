@@ -117,7 +117,7 @@ def draw_gram_entry(fmap, i, j, dpi=64) -> Figure:
     "A hand-drawn figure of how G[i,j] is built: channel i, channel j, their products, and G with (i,j) outlined."
     G = gram_matrix(fmap, norm="none"); C = fmap.shape[0]
     colors, labels = [CHANNEL_COLORS[c % 4] for c in range(C)], [f"ch {c}" for c in range(C)]
-    lit = (fmap[i] * fmap[j]).flatten() != 0
+    lit = (fmap[i] * fmap[j]).flatten() != 0; n_lit = int(lit.sum())
     with hand_drawn():
         fig = Figure(figsize=(13, 3.9), dpi=dpi)  # not pyplot: nothing stays open, nothing is shown twice
         axs = fig.subplots(1, 4, gridspec_kw=dict(width_ratios=[1, 1, 1, 1.05]))
@@ -126,7 +126,7 @@ def draw_gram_entry(fmap, i, j, dpi=64) -> Figure:
         draw_products(axs[2], fmap, i, j)
         draw_matrix(axs[3], G, title="G (no normalisation)", row_labels=labels, row_colors=colors,
                     col_labels=labels, col_colors=colors, shade="gold", highlight=[(i, j)])
-        fig.suptitle(f"G[{i},{j}] = sum of the {int(lit.sum())} lit products = {float(G[i, j]):g}", fontsize=15)
+        fig.suptitle(f"G[{i},{j}] = sum of the {n_lit} lit product{'' if n_lit == 1 else 's'} = {float(G[i, j]):g}", fontsize=15)
         fig.subplots_adjust(left=0.02, right=0.99, bottom=0.02, top=0.8, wspace=0.15)
     return fig
 

@@ -136,7 +136,7 @@ def synthesize_texture(style, layers=TEXTURE_LAYERS, size=128, steps=200, layer_
     stat = GramStatistic("hw")
     with FeatureExtractor(vgg, layers) as fx:
         with torch.no_grad(): targets = {l: stat.target(f) for l, f in fx(imagenet_normalize(style[None])).items()}
-        # each layer's error relative to the size of its target: every layer counts, and the loss starts near 1
+        # each layer's error relative to the size of its target: 0 for a perfect match, 1 for all-zero features
         scale = {l: 1 / targets[l].pow(2).mean().clamp_min(1e-12) for l in layers}
         def loss_fn(img):
             feats = fx(imagenet_normalize(img[None]))
