@@ -14,3 +14,4 @@ from .tutorial import *
 from .widgets import *
 from .controls import *
 from .nca import *
+from .big import *

@@ -52,6 +52,7 @@ _TRANSFER_EXAMPLES = """examples:
   stylecourse transfer photo.jpg a.jpg b.jpg -o out.png --mask sky.png land.png   # each style in its region
   stylecourse transfer photo.jpg painting.jpg -o big.png --size 1024 --scales 256 512 --steps 100 100 200
   stylecourse transfer photo.jpg painting.jpg -o tile.png --content-weight 0 --init noise --tileable --style-loss sliced
+  stylecourse transfer photo.jpg painting.jpg -o 4k.png --size 3840 --scales auto --max-memory 8GiB --precision bf16
 
 weights: 'auto' uses $STYLECOURSE_WEIGHTS if set, else torchvision's cached ImageNet VGG19, else downloads it
 (~550 MB, once); 'imagenet' insists on those; 'random' uses an untrained, seeded VGG19 (textures, not paintings);
@@ -75,6 +76,17 @@ def _elements(t):
         if typing.get_origin(a) is tuple: return typing.get_args(a)[0]
     return None
 
+def _number_or_word(kind):
+    "An argparse type for a field that takes numbers or a word (scales: 128 256, or auto): numbers parsed, words kept."
+    number = _number(kind)
+    def parse(s: str):
+        try: return number(s)
+        except argparse.ArgumentTypeError:
+            if s.isidentifier(): return s  # a word: the config says whether it is one it knows
+            raise
+    parse.__name__ = kind.__name__
+    return parse
+
 def _config_flags(parser, config_class):
     "One flag per field of `config_class` (but callbacks): name, type, default and help all come from the dataclass."
     from fastcore.docments import docments
@@ -82,14 +94,16 @@ def _config_flags(parser, config_class):
     for f in fields(config_class):
         if f.name == "callbacks": continue  # functions cannot be typed in a terminal
         kw = dict(dest=f.name, default=None, help=f"{docs[f.name]} (default {getattr(defaults, f.name)!r})")
+        args = typing.get_args(f.type) if isinstance(f.type, types.UnionType) else (f.type,)
+        plain = [a for a in args if a is not type(None)]  # `int | None` is an int that may be left out
         if f.name in config_class.CHOICES: kw["choices"] = config_class.CHOICES[f.name]
         if f.type is bool: kw["action"] = argparse.BooleanOptionalAction
-        elif f.type in (int, float): kw.update(type=_number(f.type), metavar="N" if f.type is int else "X")
+        elif plain in ([int], [float]): kw.update(type=_number(plain[0]), metavar="N" if plain[0] is int else "X")
         elif f.name.endswith("_layers"): kw.update(type=_layer, nargs="*", metavar="LAYER[:W]")
         elif f.name.endswith("_kwargs"): kw.update(type=_key_value, nargs="+", metavar="KEY=VALUE")
         elif kind := _elements(f.type):  # several values: --scales 128 256, --mask a.png b.png
             kw.update(nargs="+", metavar={int: "N", float: "X"}.get(kind, "PATH"))
-            if kind is not str: kw["type"] = _number(kind)
+            if kind is not str: kw["type"] = _number_or_word(kind) if str in args else _number(kind)
         parser.add_argument("--" + FLAG_NAMES.get(f.name, f.name).replace("_", "-"), **kw)
 
 def _config_options(args, config_class) -> dict:

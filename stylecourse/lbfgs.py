@@ -152,6 +152,10 @@ class LBFGS(torch.optim.Optimizer):
         # (like torch's, the search keeps its own default tolerance_change)
         return strong_wolfe(evaluate, t, d, loss, g, gtd, max_ls=max_ls)
 
+    def first_step(self, loss: float, g: torch.Tensor, lr: float) -> float:
+        "The first iteration's step along −g, before any curvature is known: torch's min(1, 1/‖g‖₁)·lr."
+        return float(min(1.0, 1.0 / g.abs().sum()) * lr)
+
     @torch.no_grad()
     def step(self, closure=None):
         "Run up to `max_iter` iterations; `closure()` must zero the gradients, recompute the loss, backprop and return it."
@@ -196,7 +200,7 @@ class LBFGS(torch.optim.Optimizer):
             prev_g, prev_loss = g, loss  # g is never modified in place, so no copy is needed
 
             # step length
-            t = min(1.0, 1.0 / g.abs().sum()) * lr if state["n_iter"] == 1 else lr
+            t = self.first_step(loss, g, lr) if state["n_iter"] == 1 else lr
             gtd = g.dot(d)
             if gtd > -tol_change: break  # not a descent direction
 

@@ -4,11 +4,12 @@
 
 # %% auto #0
 __all__ = ['CONTENT_LAYERS', 'STYLE_LAYERS', 'STYLE_WEIGHT', 'TUTORIAL_CONTENT_LAYERS', 'TUTORIAL_STYLE_LAYERS', 'INITS',
-           'PRECISIONS', 'CONTROLS', 'COLOR_MODES', 'CHANNELS_LAST_DEVICES', 'total_variation', 'make_transfer_loss',
-           'initial_image', 'make_optimizer', 'resolve_device', 'TransferConfig', 'style_transfer']
+           'PRECISIONS', 'CONTROLS', 'BIG', 'COLOR_MODES', 'CHANNELS_LAST_DEVICES', 'total_variation',
+           'make_transfer_loss', 'initial_image', 'make_optimizer', 'resolve_device', 'TransferConfig',
+           'style_transfer']
 
 # %% ../nbs/07_style_transfer.ipynb #1cc1922d
-import contextlib, dataclasses, inspect, sys, warnings
+import contextlib, dataclasses, importlib, inspect, sys, warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -21,7 +22,7 @@ from .vgg import load_vgg19, imagenet_normalize, layer_weights, min_side, deepes
 from .hooks import FeatureExtractor
 from .gram import GRAM_NORMS, STYLE_STATISTICS
 from .lbfgs import LBFGS  # registers lesson 06's "lbfgs" in OPTIMIZERS
-from .memory import check_memory
+from .memory import check_memory, parse_memory
 
 # %% ../nbs/07_style_transfer.ipynb #7f2e2d8b
 CONTENT_LAYERS = ("relu4_2",)  # Gatys et al.: "conv4_2", rectified in place in Caffe
@@ -32,6 +33,7 @@ TUTORIAL_STYLE_LAYERS = ("conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1") 
 INITS = ("content", "noise", "style")
 PRECISIONS = ("fp32", "bf16")
 CONTROLS = "stylecourse.controls"  # lesson 11: registers more colour modes and style statistics
+BIG = "stylecourse.big"  # lesson 13: plans a run inside a memory budget, in exact tiles
 # colour modes: (content, styles) -> (the images to run on, a function back to RGB or None); lesson 11 adds two
 COLOR_MODES = {"style": lambda content, styles: (content, styles, None)}
 
@@ -167,9 +169,11 @@ class TransferConfig:
     colors: str = "style"            # whose colours: "style"'s; lesson 11 adds "luminance" and "histogram" (the content's)
     style_blend: tuple[float, ...] | None = None  # with several styles: their weights, normalised to sum 1 (None: equal)
     masks: tuple | None = None       # with several styles: one content mask each ([H,W] in [0,1], or a grey image): where it goes
-    scales: tuple[int, ...] = ()     # coarse to fine: smaller sizes, increasing, optimised first, each level starting from the last
+    scales: tuple[int, ...] | str = ()  # coarse to fine: smaller sizes, increasing, optimised first, each starting from the last; "auto" (lesson 13) picks them
     style_loss: str = "gram"         # the style statistic, a name in STYLE_STATISTICS: "gram"; lesson 11 adds "meancov", "sliced"
     tileable: bool = False           # circular padding in every convolution, so that the result tiles without seams
+    max_memory: int | str | None = None  # a memory budget: bytes or "6GiB" ("6GB" = 6·10⁹); the run plans history, checkpoints and tiles to fit it (lesson 13)
+    tile: int | None = None          # cut the image into tiles of this core side in px (a halo is added; exact); None: the plan decides
     callbacks: tuple = ()            # functions cb(step, image, losses) called after each evaluation; returning True stops
     progress: bool = True            # show a progress bar
 
@@ -182,10 +186,15 @@ class TransferConfig:
         for name in ("style_blend", "masks", "scales"):  # a list, or one value, becomes a tuple
             if (v := getattr(self, name)) is not None and not isinstance(v, tuple):
                 put(name, tuple(v) if isinstance(v, (list, range)) else (v,))
-        put("scales", tuple(check_int(s, "scales (the sizes of the coarse levels)", 1) for s in self.scales))
-        if self.scales and (list(self.scales) != sorted(set(self.scales)) or self.scales[-1] >= self.size):
+        if self.scales in (("auto",), "auto"): put("scales", "auto")
+        else: put("scales", tuple(check_int(s, "scales (the sizes of the coarse levels, or 'auto')", 1) for s in self.scales))
+        if self.max_memory is not None: put("max_memory", parse_memory(self.max_memory))
+        if self.tile is not None: put("tile", check_int(self.tile, "tile (the side of a tile's core in px)", 1))
+        if self.scales != "auto" and self.scales and (list(self.scales) != sorted(set(self.scales)) or self.scales[-1] >= self.size):
             raise ValueError(f"scales must increase and stay below size={self.size}, got {self.scales}; e.g. scales=({self.size // 2},)")
         counts = tuple(self.steps) if isinstance(self.steps, (list, tuple)) else (self.steps,)
+        if self.scales == "auto" and len(counts) != 1:
+            raise ValueError("scales='auto' picks the levels and their evaluations from one steps count: give steps as one number")
         if len(counts) not in (1, len(self.scales) + 1):
             raise ValueError(f"steps has {len(counts)} counts for {len(self.scales) + 1} levels (scales, then size): give one per level, or one")
         counts = tuple(check_int(n, "steps (the number of loss evaluations)", 0) for n in counts)
@@ -196,7 +205,7 @@ class TransferConfig:
         for name in ("content_layers", "style_layers"): put(name, tuple(v) if isinstance(v := getattr(self, name), list) else v)
         layers = [*layer_weights(self.content_layers, "content_layers"), *layer_weights(self.style_layers, "style_layers")]
         if not layers: raise ValueError("content_layers and style_layers are both empty; name at least one layer")
-        if (least := min((self.size, *self.scales))) < min_side(layers):
+        if (least := min((self.size, *(() if self.scales == "auto" else self.scales)))) < min_side(layers):
             raise ValueError(f"{'size' if least == self.size else 'scales'}={least} is too small for layer {deepest_layer(layers)}: "
                              f"the pools before it need images of at least {min_side(layers)} px on each side; "
                              f"use sizes ≥ {min_side(layers)} or shallower layers")
@@ -273,13 +282,13 @@ class _Honest:
         self.n += 1
         if self.first is None: self.first = losses["loss"]
         elif losses["loss"] < self.lowest: self.lowest = losses["loss"]
-    def check(self, caught):
-        "Raise for a run that is no result; pass the other warnings on."
+    def check(self, caught, keep_start: bool = False):
+        "Raise for a run that is no result (`keep_start`: the start is a result, a finer level's first image); pass the other warnings on."
         if self.first is None and any("at evaluation 1" in str(w.message) for w in caught): raise ValueError(
             "the loss is not finite at the first evaluation, so there is no result: check the weights file (weights=...) "
             "and use smaller content/style weights")
         for w in caught: warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-        if self.n >= 2 and self.first > 0 and not self.lowest < self.first:
+        if self.n >= 2 and self.first > 0 and not self.lowest < self.first and not keep_start:
             raise ValueError(f"the loss never fell below its starting value in {self.n} evaluations, so the result would be "
                              "the start: check the weights and the optimiser's options (a smaller lr)")
 
@@ -316,12 +325,16 @@ def style_transfer(content, style, config: TransferConfig | None = None, **optio
     if cfg.content_weight == 0 and cfg.style_weight == 0 and cfg.tv_weight == 0:
         warnings.warn("content_weight, style_weight and tv_weight are all 0: the loss is 0 and the result is the start",
                       RuntimeWarning, stacklevel=2)
-    check_memory(_header_shape(content, cfg.size), cws, sws, optimizer=cfg.optimizer, precision=cfg.precision, device=dev,
-                 history_size=dict(cfg.opt_kwargs or {}).get("history_size", 100), fraction=0.9, warn_fraction=0.6)
-    stat, levels = STYLE_STATISTICS[cfg.style_loss](norm=cfg.gram_norm), (*cfg.scales, cfg.size)
-    budgets = cfg.steps if isinstance(cfg.steps, tuple) else (cfg.steps,) * len(levels)
+    planner = importlib.import_module(BIG) if cfg.max_memory is not None or cfg.tile is not None or cfg.scales == "auto" else None
+    if planner: levels, budgets, plans = planner.plan_levels(cfg, content)  # every level planned (and fits) before any work
+    else:
+        check_memory(_header_shape(content, cfg.size), cws, sws, optimizer=cfg.optimizer, precision=cfg.precision, device=dev,
+                     history_size=dict(cfg.opt_kwargs or {}).get("history_size", 100), fraction=0.9, warn_fraction=0.6)
+        levels = (*cfg.scales, cfg.size)
+        budgets, plans = cfg.steps if isinstance(cfg.steps, tuple) else (cfg.steps,) * len(levels), (None,) * len(levels)
+    stat = STYLE_STATISTICS[cfg.style_loss](norm=cfg.gram_norm)
     x, vgg, done = None, None, 0  # done: evaluations of the levels before, so that callbacks see one running count
-    for size, steps in zip(levels, budgets):
+    for size, steps, plan in zip(levels, budgets, plans):
         content_img, style_imgs, masks = _level_images(content, styles, cfg.masks, size, layers, sws, dev)
         content_in, styles_in, to_rgb = COLOR_MODES[cfg.colors](content_img, style_imgs)
         x = initial_image(cfg.init, content_in, styles_in[0], cfg.seed) if x is None else _resize(x, *content_in.shape[-2:])
@@ -331,18 +344,21 @@ def style_transfer(content, style, config: TransferConfig | None = None, **optio
             if dev.type in CHANNELS_LAST_DEVICES: vgg = vgg.to(memory_format=torch.channels_last)  # the layout fast convs want
             for conv in (m for m in vgg.modules() if cfg.tileable and isinstance(m, torch.nn.Conv2d)):
                 conv.padding_mode = "circular"  # the image wraps around like a torus: its copies tile without seams
-        honest = _Honest()
-        with FeatureExtractor(vgg, layers) as fx, _deterministic(dev):
-            loss_fn = make_transfer_loss(fx, content_in, styles_in, cws, sws, content_weight=cfg.content_weight,
-                                         style_weight=cfg.style_weight, tv_weight=cfg.tv_weight, gram_norm=cfg.gram_norm,
-                                         precision=cfg.precision, statistic=stat, style_blend=cfg.style_blend, masks=masks)
+        honest, keep_start, tiled = _Honest(), size != levels[0], plan is not None and plan.tiled
+        if plan is not None: make_opt = planner.level_optimizer(cfg, plan)
+        with (contextlib.nullcontext() if tiled else FeatureExtractor(vgg, layers)) as fx, _deterministic(dev):
+            kw = dict(content_weight=cfg.content_weight, style_weight=cfg.style_weight, tv_weight=cfg.tv_weight,
+                      precision=cfg.precision, statistic=stat, style_blend=cfg.style_blend, masks=masks)
+            if tiled: loss_fn = planner.make_tiled_loss(vgg, content_in, styles_in, cws, sws, tile=plan.tile,
+                                                        checkpointed=plan.checkpoint, circular=cfg.tileable, **kw)
+            else: loss_fn = make_transfer_loss(fx, content_in, styles_in, cws, sws, gram_norm=cfg.gram_norm, **kw)
             at_budget = lambda step, image, losses, n=steps: step >= n  # a line search must not run past the budget
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 x = optimize_image(loss_fn, x, steps=steps, opt=make_opt, param=cfg.param, progress=cfg.progress,
                                    callbacks=(honest, *(_snapshot(cb, to_rgb, done) for cb in cfg.callbacks), at_budget),
                                    desc=f"style transfer, {size} px")
-        honest.check(caught)
+        honest.check(caught, keep_start)  # a finer level that could not improve on its start keeps it
         done += honest.n
         if honest.n < steps and size != cfg.size:  # stopped early (a callback, Ctrl-C, a NaN): no finer level, same shape
             return _resize((to_rgb or torch.clone)(x), *load_image(content, cfg.size).shape[-2:]).detach().cpu()

@@ -18,8 +18,9 @@ from .sources import _expand_user
 
 # %% auto #0
 __all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'LAYERS', 'VGG19_LAYERS', 'VGG19_URL', 'RANDOM_SEED', 'imagenet_normalize', 'Layer',
-           'layer_info', 'layer_table', 'WeightsError', 'RandomWeightsWarning', 'imagenet_cache_path', 'load_vgg19',
-           'layer_weights', 'deepest_layer', 'min_side', 'layer_shapes', 'conv_macs']
+           'layer_info', 'layer_table', 'receptive_field', 'total_stride', 'WeightsError', 'RandomWeightsWarning',
+           'imagenet_cache_path', 'load_vgg19', 'layer_weights', 'deepest_layer', 'min_side', 'layer_shapes',
+           'conv_macs']
 
 # %% ../nbs/03_features.ipynb #ba75c13c
 IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406])
@@ -88,6 +89,17 @@ def layer_table() -> list[dict]:
         rows.append(dict(layer._asdict(), torchvision=f"features.{i}", tutorial=f"{layer.kind}_{n_conv}",
                          stride=jump, receptive_field=rf))
     return rows
+
+# %% ../nbs/03_features.ipynb #3a422751
+_TABLE = {row["name"]: row for row in layer_table()}
+
+def receptive_field(layer: str) -> int:
+    "Side in pixels of the input window that one value of `layer` sees (the table's `receptive_field`)."
+    return _TABLE[layer_info(layer, "receptive_field").name]["receptive_field"]
+
+def total_stride(layer: str) -> int:
+    "Input pixels between neighbouring values of `layer`: 2 to the power of the pools up to and including it."
+    return _TABLE[layer_info(layer, "total_stride").name]["stride"]
 
 # %% ../nbs/03_features.ipynb #524dbc88
 class WeightsError(ValueError):
