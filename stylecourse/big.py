@@ -9,7 +9,7 @@ __all__ = ['TILE_SIDES', 'HISTORY_SIZES', 'BIG_SIZE', 'BIG_BUDGET', 'BIG_STEPS',
            'config_statistic', 'parse_wxh', 'run_child', 'auto_scales', 'return_freed_memory', 'plan_levels',
            'ScaledLBFGS', 'level_optimizer', 'bench_big', 'format_big']
 
-# %% ../nbs/13_big.ipynb #3d016f17
+# %% ../nbs/13_big.ipynb #023d3be1
 import json, math, os, subprocess, sys, time
 from collections import OrderedDict
 from typing import NamedTuple
@@ -30,7 +30,7 @@ from .transfer import (TransferConfig, CHANNELS_LAST_DEVICES, _autocast, _header
                                   total_variation, make_optimizer)
 from .controls import MeanCovStatistic, position_weights
 
-# %% ../nbs/13_big.ipynb #45926e2b
+# %% ../nbs/13_big.ipynb #bfa6cfec
 def vgg_segments(vgg: nn.Sequential, layers) -> list[tuple[str, nn.Sequential]]:
     "VGG cut into pieces that end at each layer of `layers` and at each pool: (name of the last child, the piece)."
     names, out, piece = set(layers), [], []
@@ -53,7 +53,7 @@ def segment_features(segments, img: torch.Tensor, precision: str = "fp32", check
             out[name] = x
     return out
 
-# %% ../nbs/13_big.ipynb #cd0e1d7e
+# %% ../nbs/13_big.ipynb #7ce86988
 def tile_halo(layers) -> int:
     "Context (px) a tile needs on each side so that the deepest of `layers` sees what it sees on the whole image; a multiple of its stride."
     deepest = deepest_layer(layers)
@@ -84,7 +84,7 @@ def tile_grid(h: int, w: int, core: int | None, layers, circular: bool = False) 
     halo, stride = tile_halo(layers), total_stride(deepest_layer(layers))
     return [(r, c) for r in spans(h, core, halo, stride, circular) for c in spans(w, core, halo, stride, circular)]
 
-# %% ../nbs/13_big.ipynb #82657528
+# %% ../nbs/13_big.ipynb #78f906b2
 def _take(x: torch.Tensor, span: Span, dim: int) -> torch.Tensor:
     "The pixels [lo, hi) of `x` along `dim`; indices past an edge wrap around (only circular spans have them)."
     n = x.shape[dim]
@@ -106,7 +106,7 @@ def core_slices(tile: tuple[Span, Span], stride: int) -> tuple[slice, slice]:
     (r, c) = tile
     return slice(r.start // stride, r.stop // stride), slice(c.start // stride, c.stop // stride)
 
-# %% ../nbs/13_big.ipynb #cd03b385
+# %% ../nbs/13_big.ipynb #aab92e1c
 @patch
 def sums(self: GramStatistic, features: torch.Tensor, weights: torch.Tensor | None = None) -> tuple:
     "What the Gram matrix adds up over positions: Σₖ mₖ·Fₖ·Fₖᵀ [B,C,C] and Σₖ mₖ [B] (m: the position weights, or ones)."
@@ -146,7 +146,7 @@ def compare(self: MeanCovStatistic, stat: tuple, target: tuple) -> torch.Tensor:
     "The distance `MeanCovStatistic.distance` computes: MSE of the means plus MSE of the covariances."
     return sum(F.mse_loss(s, t.to(s.dtype).expand_as(s)) for s, t in zip(stat, target))
 
-# %% ../nbs/13_big.ipynb #23ee7ab4
+# %% ../nbs/13_big.ipynb #8ed3e111
 def _summable(statistic):
     "The statistic, if its distance splits into sums over positions; else a ValueError saying what to use instead."
     if callable(getattr(statistic, "sums", None)): return statistic
@@ -178,7 +178,7 @@ def _statistics(segments, img, layers, stat, grid, precision, weights=None, grad
                 acc[l] = part if l not in acc else tuple(a + p for a, p in zip(acc[l], part))
     return acc
 
-# %% ../nbs/13_big.ipynb #45b545ee
+# %% ../nbs/13_big.ipynb #2c85f7e2
 def make_tiled_loss(vgg, content, style, content_layers, style_layers, *, tile=None, checkpointed=False, content_weight=1.0,
                     style_weight=1e2, tv_weight=0.0, precision="fp32", statistic=None, style_blend=None, masks=None,
                     circular=False):
@@ -269,7 +269,7 @@ def make_tiled_loss(vgg, content, style, content_layers, style_layers, *, tile=N
         return loss, parts
     return loss_fn
 
-# %% ../nbs/13_big.ipynb #e01a5365
+# %% ../nbs/13_big.ipynb #15dfb483
 def _gib(n: float) -> str: return f"{n / 2**30:.2f} GiB"
 
 def resident_memory() -> int:
@@ -311,7 +311,7 @@ class MemoryPlan(NamedTuple):
         of = f" of a {_gib(self.budget)} budget" if self.budget else ""
         return f"{w}×{h}: {how}; estimate {_gib(self.estimate)}{of}; {self.cost:.2f}× the time of an untiled evaluation"
 
-# %% ../nbs/13_big.ipynb #00b9647d
+# %% ../nbs/13_big.ipynb #51638819
 def _checkpointed_activations(size, cws, sws, precision) -> int:
     "What a checkpointed pass keeps: the normalised image, each piece's output, and one piece's activations at a time."
     acts, b = layer_activations(size, cws, sws, precision), BYTES[precision]
@@ -342,7 +342,7 @@ def estimate_plan(size, content_layers, style_layers, *, history_size=100, optim
                  optimizer=whole["optimizer"], images=images, targets=whole["targets"])
     return parts | dict(total=sum(parts.values()))
 
-# %% ../nbs/13_big.ipynb #cf6907d1
+# %% ../nbs/13_big.ipynb #490a9552
 TILE_SIDES = (4096, 3072, 2048, 1536, 1024, 768, 512, 384, 256, 192, 128, 96, 64)  # cores the planner tries, in px
 HISTORY_SIZES = (100, 50, 20, 10, 5)  # L-BFGS histories it tries when the run does not set one
 
@@ -398,7 +398,7 @@ def config_statistic(config: TransferConfig):
     from stylecourse.gram import STYLE_STATISTICS
     return STYLE_STATISTICS[config.style_loss](norm=config.gram_norm)
 
-# %% ../nbs/13_big.ipynb #3b86e55a
+# %% ../nbs/13_big.ipynb #bc565035
 BIG_SIZE = (3840, 2160)  # (width, height) of `stylecourse bench --big`: 4K UHD
 BIG_BUDGET = "8GiB"      # its memory budget
 BIG_STEPS = 300          # evaluations of its coarsest level (scales="auto" gives the finer ones fewer)
@@ -470,7 +470,7 @@ def run_child(size, options: dict, *, threads=None, save=None, progress=True) ->
     return json.loads(lines[-1]) | dict(peak=usage.ru_maxrss * scale, wall=wall, size=(w, h),
                                         threads=torch.get_num_threads() if threads is None else threads)
 
-# %% ../nbs/13_big.ipynb #824987e3
+# %% ../nbs/13_big.ipynb #f3e35e4d
 AUTO_SMALLEST = 256  # px: the coarsest level of scales="auto" is the smallest halving of size that stays at or above this
 AUTO_RATIO = 4       # each level gets this many times fewer evaluations than the one below: about equal work per level
 
@@ -493,7 +493,7 @@ def return_freed_memory() -> bool:
 
 def plan_levels(config: TransferConfig, content) -> tuple:
     """(sizes, evaluations, plans) of every level of a run of `config` on `content`; every plan checked before any work.
-    With a budget on the CPU, freed memory is returned to the system from now on (`return_freed_memory`)."""
+    With a budget or tiles on the CPU, freed memory is returned to the system from now on (`return_freed_memory`)."""
     if config.scales == "auto":
         if not isinstance(config.steps, int): raise ValueError("scales='auto' needs steps as one number")
         levels, counts = auto_scales(config.size, config.steps)
@@ -505,7 +505,8 @@ def plan_levels(config: TransferConfig, content) -> tuple:
         check_memory(_header_shape(content, config.size), cws, sws, optimizer=config.optimizer, precision=config.precision,
                      device=resolve_device(config.device), history_size=dict(config.opt_kwargs or {}).get("history_size", 100),
                      fraction=0.9, warn_fraction=0.6)
-    if config.max_memory is not None and resolve_device(config.device).type == "cpu": return_freed_memory()
+    if (config.max_memory is not None or config.tile is not None) and resolve_device(config.device).type == "cpu":
+        return_freed_memory()  # a budget, or tiles to cap memory by hand
     shape = content if isinstance(content, tuple) else _header_shape(content, config.size)
     plans = []
     for s in levels:
@@ -528,7 +529,7 @@ def level_optimizer(config: TransferConfig, plan: MemoryPlan):
     kwargs = defaults | plan.opt_kwargs(config.opt_kwargs)
     return lambda params: ScaledLBFGS(params, **kwargs)
 
-# %% ../nbs/13_big.ipynb #376b8947
+# %% ../nbs/13_big.ipynb #13879224
 def bench_big(size=BIG_SIZE, max_memory=BIG_BUDGET, steps=BIG_STEPS, precision="bf16", weights="random", device="cpu",
               threads=None, save=None) -> dict:
     "`stylecourse bench --big`: the demo transfer at `size` with scales='auto' inside `max_memory`, in a child process."
