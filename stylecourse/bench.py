@@ -8,7 +8,7 @@ __all__ = ['CLOCKS', 'COLUMNS', 'BIG', 'eval_flops', 'autocast', 'median_time', 
            'RunRecorder', 'machine_rates', 'run_bench', 'format_table', 'scales_bench', 'format_scales', 'main']
 
 # %% ../nbs/10_performance.ipynb #0de7a33a
-import argparse, importlib, math, platform, statistics, sys, time, warnings
+import importlib, math, platform, statistics, sys, time, warnings
 from collections.abc import Mapping
 import torch, torch.nn.functional as F
 
@@ -16,9 +16,10 @@ from .images import load_image, default_device
 from .samples import sample_image, style_image, STYLE_NAMES
 from .vgg import load_vgg19, imagenet_normalize, layer_weights, deepest_layer, layer_shapes, conv_macs, VGG19_LAYERS, layer_info
 from .gram import gram_matrix
-from .transfer import (TransferConfig, PRECISIONS, TUTORIAL_CONTENT_LAYERS as TUTORIAL_CONTENT,
+from .transfer import (TransferConfig, PRECISIONS, resolve_device, TUTORIAL_CONTENT_LAYERS as TUTORIAL_CONTENT,
                                   TUTORIAL_STYLE_LAYERS as TUTORIAL_STYLE)
 from .memory import check_memory
+from .cli import CommandParser, EXIT_OK, EXIT_USAGE
 
 # %% ../nbs/10_performance.ipynb #d132e716
 def eval_flops(size, content_layers=TUTORIAL_CONTENT, style_layers=TUTORIAL_STYLE, *, frozen: bool = True,
@@ -371,9 +372,9 @@ def _main_scales(p, a) -> int:
                           log=lambda msg: print(msg, file=sys.stderr, flush=True))
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     print(format_scales(r), flush=True)
-    return 0
+    return EXIT_OK
 
 BIG = "stylecourse.big"  # lesson 13: `bench --big` runs there
 
@@ -389,16 +390,11 @@ def _main_big(p, a) -> int:
                           device=a.device or "cpu", threads=a.threads, save=a.save)
     except ValueError as e: p.error(str(e))
     print(big.format_big(r), flush=True)
-    return 0
+    return EXIT_OK
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # the project's convention: usage, then a last line `error: …`, exit code 2
-        self.print_usage(sys.stderr)
-        self.exit(2, f"error: {message}\n")
-
-def main(argv=None) -> int:
+def main(argv=None, debug: bool = False) -> int:
     "`stylecourse bench`: time style_transfer against the tutorial's design and print one table."
-    p = _Parser(prog="stylecourse bench", description="Time style_transfer against the PyTorch tutorial's design "
+    p = CommandParser(prog="stylecourse bench", description="Time style_transfer against the PyTorch tutorial's design "
                 "(same layers, loss and number of L-BFGS evaluations) in fp32 and bf16, and print one table.")
     p.add_argument("--sizes", type=int, nargs="+", default=None, metavar="PX", help="image sizes (default: 256 512)")
     p.add_argument("--steps", type=int, default=None, help="loss evaluations per run (default: 10)")
@@ -433,10 +429,8 @@ def main(argv=None) -> int:
     if steps < 2: p.error(f"--steps must be at least 2 (a time per evaluation needs two), got {steps}")
     if repeats < 1: p.error(f"--repeats must be at least 1, got {repeats}")
     if a.threads is not None and a.threads < 1: p.error(f"--threads must be at least 1, got {a.threads}")
-    try: device = torch.device(a.device) if a.device else default_device()
-    except RuntimeError: p.error(f"unknown device {a.device!r}; use cpu, cuda or mps")
-    if (device.type == "cuda" and not torch.cuda.is_available()) or (device.type == "mps" and not torch.backends.mps.is_available()):
-        p.error(f"device {a.device!r} is not available on this machine; use --device cpu")
+    try: device = resolve_device(a.device)
+    except ValueError as e: p.error(str(e))
     if a.clock == "cpu" and device.type != "cpu": p.error("--clock cpu measures CPU time: use it with --device cpu")
     tutorial = TransferConfig.tutorial()
     for s in sizes:  # a size that cannot fit is refused now, not by the allocator mid-run
@@ -454,6 +448,6 @@ def main(argv=None) -> int:
         print(format_table(rows, rates, steps, device, a.weights, a.clock, rate_size), flush=True)
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     finally: torch.set_num_threads(threads)
-    return 0
+    return EXIT_OK

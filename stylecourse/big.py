@@ -10,7 +10,7 @@ __all__ = ['TILE_SIDES', 'HISTORY_SIZES', 'BIG_SIZE', 'BIG_BUDGET', 'BIG_STEPS',
            'ScaledLBFGS', 'level_optimizer', 'bench_big', 'format_big']
 
 # %% ../nbs/13_big.ipynb #023d3be1
-import json, math, os, subprocess, sys, time
+import json, math, os, subprocess, sys, time, warnings
 from collections import OrderedDict
 from typing import NamedTuple
 
@@ -19,11 +19,11 @@ from fastcore.basics import patch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from .images import check_int, load_image, save_image
+from .images import check_int, save_image
 from .optimize import OPTIMIZERS
 from .lbfgs import LBFGS
-from .vgg import (LAYERS, VGG19_LAYERS, imagenet_normalize, layer_weights, layer_shapes, deepest_layer,
-                             receptive_field, total_stride, min_side)
+from .vgg import (imagenet_normalize, layer_weights, layer_shapes, deepest_layer, receptive_field, total_stride,
+                             RandomWeightsWarning)
 from .memory import BYTES, estimate_memory, layer_activations, check_memory, parse_memory
 from .gram import GramStatistic, gram_matrix
 from .transfer import (TransferConfig, CHANNELS_LAST_DEVICES, _autocast, _header_shape, resolve_device,
@@ -354,7 +354,8 @@ def _cost(grid, h, w, checkpoint) -> float:
 def plan_memory(config: TransferConfig, content) -> MemoryPlan:
     """The plan `style_transfer` uses for `config` on `content` (an image, a path, or its (h, w) at `config.size`): the
     fastest whose estimate fits `config.max_memory`, a history of m pairs counted as costing a factor 1 + 1/m in
-    convergence (so 5 pairs must buy more than 10 % of speed over 10); a ValueError naming the smallest
+    convergence (so 5 pairs must buy more than 10 % of speed over 10), and never more pairs than `config.steps`
+    evaluations can fill; a ValueError naming the smallest
     budget that would do when none fits. Without a budget: the run as configured (tiles only if `config.tile` is set)."""
     if not isinstance(config, TransferConfig): raise ValueError(f"plan_memory needs a TransferConfig, got {type(config).__name__}")
     if isinstance(content, tuple) and len(content) == 2:
@@ -367,6 +368,9 @@ def plan_memory(config: TransferConfig, content) -> MemoryPlan:
     histories = (given.get("history_size", OPTIMIZERS[config.optimizer][1]["history_size"]),) if has_history else (None,)
     if has_history and config.max_memory is not None and "history_size" not in given:
         histories = tuple(dict.fromkeys((*histories, *(m for m in HISTORY_SIZES if m < histories[0]))))
+    evals = config.steps if isinstance(config.steps, int) else config.steps[-1]  # this level's evaluations
+    if has_history and evals:  # a run stores at most one pair per evaluation after the first: never count more
+        histories = tuple(dict.fromkeys(min(m, max(evals - 1, 1)) for m in histories))
     summable = callable(getattr(config_statistic(config), "sums", None))
     if config.tile is not None: tiles = (config.tile,)
     elif config.max_memory is None or not summable: tiles = (None,)
@@ -422,6 +426,8 @@ def _crop_to(img: torch.Tensor, w: int, h: int) -> torch.Tensor:
 def _child():
     "The child process of `run_child`: read the settings (JSON) from stdin, run, print the numbers as one JSON line."
     spec = json.load(sys.stdin)
+    if spec["options"].get("weights") == "random":  # asked for by name: the warning would only repeat the request
+        warnings.simplefilter("ignore", RandomWeightsWarning)
     from stylecourse.samples import sample_image, style_image
     from stylecourse.transfer import style_transfer
     if spec["threads"]: torch.set_num_threads(spec["threads"])
@@ -509,10 +515,10 @@ def plan_levels(config: TransferConfig, content) -> tuple:
         return_freed_memory()  # a budget, or tiles to cap memory by hand
     shape = content if isinstance(content, tuple) else _header_shape(content, config.size)
     plans = []
-    for s in levels:
+    for s, n in zip(levels, counts):
         scale = s / max(shape)
         hw = (max(1, round(shape[0] * scale)), max(1, round(shape[1] * scale)))
-        plans.append(plan_memory(config.replace(size=s, scales=(), steps=1), hw))
+        plans.append(plan_memory(config.replace(size=s, scales=(), steps=n), hw))
     return levels, counts, tuple(plans)
 
 class ScaledLBFGS(LBFGS):

@@ -186,20 +186,30 @@ def random_directions(channels: int, k: int, generator: torch.Generator) -> torc
     return d / d.norm(dim=0, keepdim=True)
 
 class SlicedStatistic:
-    "Heitz et al. 2021: the sliced Wasserstein distance between feature distributions, on fresh seeded directions each time."
-    stochastic = True  # a new draw at every evaluation: a line search would compare losses of different draws
+    """Heitz et al. 2021: the sliced Wasserstein distance between feature distributions. The gradient comes from fresh
+    seeded directions at each evaluation; the value from one fixed set, so that values of different evaluations compare."""
+    stochastic = True  # the gradient is a fresh draw's, not the value's: a line search would be misled
     def __init__(self, norm: str = "hw", directions: int | None = None, seed: int = 0):
         if norm not in GRAM_NORMS: raise ValueError(f"SlicedStatistic: norm must be one of {', '.join(GRAM_NORMS)}, got {norm!r}")
         self.norm, self.directions, self.seed = norm, directions, seed
-        self.generator = torch.Generator().manual_seed(seed)
+        self.generator, self.fixed = torch.Generator().manual_seed(seed), {}
+
+    def _ruler(self, channels: int, k: int) -> torch.Tensor:
+        "The fixed directions the values are measured with: one set per shape, the first draw of a generator of its own."
+        if (channels, k) not in self.fixed:
+            self.fixed[channels, k] = random_directions(channels, k, torch.Generator().manual_seed(self.seed))
+        return self.fixed[channels, k]
 
     def target(self, features: torch.Tensor, mask=None) -> list:
         "The style's features themselves (fresh directions need them each time), with weight 1."
         return [(_float(features.detach()), 1.0)]
 
     def distance(self, features: torch.Tensor, target: list, mask=None) -> torch.Tensor:
-        d = random_directions(features.shape[1], self.directions or features.shape[1], self.generator)
-        return sliced_barycentre_distance(features, target, d, None if mask is None else position_weights(features, mask))
+        c, k = features.shape[1], self.directions or features.shape[1]
+        w = None if mask is None else position_weights(features, mask)
+        fresh = sliced_barycentre_distance(features, target, random_directions(c, k, self.generator), w)
+        with torch.no_grad(): value = sliced_barycentre_distance(features, target, self._ruler(c, k), w)
+        return value + (fresh - fresh.detach())  # the fixed set's value, the fresh draw's gradient
 
     def blend(self, targets: list, weights: list) -> list:
         if not targets or len(targets) != len(weights): raise ValueError("SlicedStatistic.blend: give one weight per target")

@@ -147,6 +147,9 @@ def resolve_device(device=None) -> torch.device:
     return dev
 
 # %% ../nbs/07_style_transfer.ipynb #6c24f775
+class _Default(str):
+    "A default that other options may change: a run with a style statistic that needs another optimiser gets it. A plain string is the user's choice, kept or refused."
+
 @dataclass(frozen=True)
 class TransferConfig:
     "Every option of `style_transfer`: one place for names, defaults, documentation and checks."
@@ -159,7 +162,7 @@ class TransferConfig:
     style_layers: tuple | dict = STYLE_LAYERS      # VGG19 layers of the style loss: names (weight 1 each) or {name: weight}
     gram_norm: str = "hw"            # Gram normalisation: "hw", "chw" (the tutorial's) or "none"
     init: object = "content"         # the start: "content", "noise" (seeded), "style", or an image (path, URL, tensor)
-    optimizer: str = "lbfgs-wolfe"   # a name in OPTIMIZERS: "lbfgs-wolfe" (lesson 06's, line search, no tolerances), "lbfgs", "torch-lbfgs", "adam", "sgd"
+    optimizer: str = _Default("lbfgs-wolfe")  # a name in OPTIMIZERS: "lbfgs-wolfe" (lesson 06's, line search, no tolerances), "lbfgs", "torch-lbfgs", "adam", "sgd"; left out, a style_loss that changes at every evaluation gets "lbfgs"
     opt_kwargs: dict | None = None   # the optimiser's arguments over its defaults, e.g. {"history_size": 20}
     param: str = "sigmoid"           # how pixels stay in [0,1]: "sigmoid" (optimise logits) or "clamp" (before each evaluation, the tutorial's)
     seed: int = 0                    # seed of init="noise": the same seed gives the same image on one device
@@ -222,9 +225,12 @@ class TransferConfig:
             raise ValueError(f"masks need a style statistic that weighs features by a mask, and style_loss={self.style_loss!r} "
                              f"does not yet: import {CONTROLS} (lesson 11), which teaches it")
         _check_init(self.init)
+        stochastic = getattr(STYLE_STATISTICS[self.style_loss], "stochastic", False)
+        if isinstance(self.optimizer, _Default):  # not chosen: the default that fits the statistic (kept as a default, so replace() can change it back)
+            put("optimizer", _Default("lbfgs" if stochastic else "lbfgs-wolfe"))
         make_optimizer(self.optimizer, self.opt_kwargs)  # a misspelt optimiser option fails here
         searches = (OPTIMIZERS[self.optimizer][1] | dict(self.opt_kwargs or {})).get("line_search_fn")
-        if searches and getattr(STYLE_STATISTICS[self.style_loss], "stochastic", False): raise ValueError(
+        if searches and stochastic: raise ValueError(
             f"style_loss={self.style_loss!r} changes at every evaluation, which misleads a line search: use optimizer='lbfgs' or 'adam'")
         resolve_device(self.device)
         cbs = (self.callbacks,) if callable(self.callbacks) else self.callbacks
@@ -299,9 +305,13 @@ def _level_images(content, styles, masks, size, layers, sws, dev) -> tuple:
         if lyrs and min(img.shape[-2:]) < min_side(lyrs):
             raise ValueError(f"the {what} image is {img.shape[-1]}×{img.shape[-2]} px at size={size}; layer {deepest_layer(lyrs)} needs "
                              f"≥ {min_side(lyrs)} px on each side: use a larger size or a less elongated image")
-    grey = [m if isinstance(m, torch.Tensor) and m.ndim == 2 else load_image(m).mean(0) for m in masks or ()]
+    grey = [(m.float() if m.dtype == torch.bool else m) if isinstance(m, torch.Tensor) and m.ndim == 2
+            else load_image(m, background=0).mean(0) for m in masks or ()]  # transparent: not this style's region
     if not all(m.is_floating_point() and torch.isfinite(m).all() and 0 <= m.min() and m.max() <= 1 for m in grey):
         raise ValueError("masks must hold numbers in [0,1] (an [H,W] float tensor or an image); scale the mask")
+    for i, m in enumerate(grey, 1):
+        if not m.max() > 0: raise ValueError(f"mask {i} is 0 everywhere (black or transparent), so style {i} would go nowhere; "
+                                             "paint its region white")
     hw = content_img.shape[-2:]  # the masks at the content's shape: averaged over areas, so soft edges stay soft
     return content_img, style_imgs, None if masks is None else [F.interpolate(m.float()[None, None].to(dev), size=hw, mode="area")[0, 0] for m in grey]
 
@@ -317,6 +327,9 @@ def style_transfer(content, style, config: TransferConfig | None = None, **optio
     if config is not None and not isinstance(config, TransferConfig): raise ValueError(
         f"config must be a TransferConfig, got {type(config).__name__}; pass options as keywords")
     cfg = (config or TransferConfig()).replace(**options)
+    if isinstance(cfg.optimizer, _Default) and cfg.optimizer != TransferConfig.optimizer:
+        warnings.warn(f"style_loss={cfg.style_loss!r} changes at every evaluation, so this run uses optimizer={cfg.optimizer!r} "
+                      f"(no line search) instead of the default {TransferConfig.optimizer!r}", stacklevel=2)
     styles = list(style) if isinstance(style, (list, tuple)) else [style]
     for name, given in (("style_blend", cfg.style_blend), ("masks", cfg.masks)):
         if given is not None and len(given) != len(styles): raise ValueError(f"{name} has {len(given)} entries for {len(styles)} style images; give one per style")

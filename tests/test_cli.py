@@ -177,7 +177,7 @@ def test_lesson_11_flags_reach_the_config(monkeypatch, images, tmp_path, capsys)
 
 @pytest.mark.parametrize("argv,match", [
     (["--mask", "a.png", "--blend", "1", "1"], "masks and style_blend"), (["--mask", "a.png"], "masks has 1 entries"),
-    (["--scales", "64"], "below size"), (["--colors", "sepia"], "invalid choice"), (["--style-loss", "sliced"], "line search"),
+    (["--scales", "64"], "below size"), (["--colors", "sepia"], "invalid choice"), (["--style-loss", "sliced", "--optimizer", "lbfgs-wolfe"], "line search"),
     (["--steps", "1", "2"], "steps has 2 counts")])
 def test_lesson_11_bad_combinations_exit_2(capsys, images, tmp_path, argv, match):
     photo, painting = images
@@ -185,6 +185,15 @@ def test_lesson_11_bad_combinations_exit_2(capsys, images, tmp_path, argv, match
     code, _, err = run(capsys, "transfer", photo, painting, photo, "-o", out, "--size", "32", "--weights", "random", "-q", *argv)
     assert_clean_failure(code, err, out)
     assert match in err
+
+
+@pytest.mark.parametrize("extra", [[], ["--optimizer", "lbfgs", "--steps", "4"], ["--optimizer", "adam", "--steps", "4"]])
+def test_sliced_runs_with_the_default_or_a_fitting_optimiser(capsys, images, tmp_path, extra):
+    photo, painting = images
+    out = tmp_path / "sliced.png"
+    code, _, err = run(capsys, "transfer", photo, painting, "-o", out, *RUN, "--style-loss", "sliced", *extra)
+    assert code == 0 and out.exists(), err
+    assert ("optimizer='lbfgs'" in err) == (not extra), err  # the default's change is said once; a named optimiser is kept quietly
 
 
 def test_two_styles_run_end_to_end(capsys, images, tmp_path):
@@ -230,7 +239,7 @@ def test_demo_bad_input(capsys, tmp_path):
 
 def test_bench_is_dispatched_lazily(capsys, monkeypatch):
     got = []
-    fake = types.ModuleType("stylecourse.bench"); fake.main = lambda argv: got.append(argv) or 0
+    fake = types.ModuleType("stylecourse.bench"); fake.main = lambda argv, debug=False: got.append(argv) or 0
     monkeypatch.setitem(sys.modules, "stylecourse.bench", fake)
     assert main(["bench", "--size", "64", "--quick"]) == 0 and got == [["--size", "64", "--quick"]]
     monkeypatch.setitem(sys.modules, "stylecourse.bench", None)  # importing it now fails

@@ -1,5 +1,7 @@
 "Tests for stylecourse.controls (lesson 11) and the controls it adds to style_transfer: each changes what it should."
+import numpy as np
 import pytest
+from PIL import Image
 import torch
 
 import stylecourse.controls as C
@@ -194,8 +196,11 @@ def test_identical_grams_that_sliced_tells_apart():
 def test_sliced_statistic_is_seeded_and_draws_fresh_directions():
     a, b = torch.randn(1, 4, 5, 5), torch.randn(1, 4, 5, 5)
     s1, s2 = SlicedStatistic(seed=1), SlicedStatistic(seed=1)
-    d1, d2 = [s1.distance(a, s1.target(b)) for _ in range(2)], [s2.distance(a, s2.target(b)) for _ in range(2)]
-    assert d1 == d2 and d1[0] != d1[1]  # the same seed repeats; each evaluation gets new directions
+    x = a.clone().requires_grad_()
+    def evaluations(s): return [(v.item(), torch.autograd.grad(v, x)[0]) for v in (s.distance(x, s.target(b)) for _ in range(2))]
+    (v1, g1), (v2, g2) = evaluations(s1)
+    assert v1 == v2 and not torch.allclose(g1, g2)   # one fixed ruler for the value; a fresh draw for each gradient
+    assert [v for v, _ in evaluations(s2)] == [v1, v2] and torch.equal(evaluations(SlicedStatistic(seed=1))[1][1], g2)  # seeded
 
 
 def test_meancov_statistic_float64():
@@ -235,8 +240,10 @@ def test_tileable_leaves_no_circular_padding_behind(content, styles, monkeypatch
 
 # --- the later choices without lesson 11 -------------------------------------------------------------------------
 
-def test_a_stochastic_statistic_refuses_a_line_search():
-    with pytest.raises(ValueError, match="misleads a line search"): FAST.replace(style_loss="sliced")
+def test_a_stochastic_statistic_gets_an_optimiser_without_a_line_search_unless_one_is_named():
+    assert FAST.replace(style_loss="sliced").optimizer == "lbfgs"                 # left out: the one that fits
+    assert FAST.replace(style_loss="sliced").replace(style_loss="gram").optimizer == TransferConfig.optimizer
+    with pytest.raises(ValueError, match="misleads a line search"): FAST.replace(style_loss="sliced", optimizer="lbfgs-wolfe")
     with pytest.raises(ValueError, match="misleads a line search"):
         FAST.replace(style_loss="sliced", optimizer="lbfgs", opt_kwargs={"line_search_fn": "strong_wolfe"})
     assert FAST.replace(style_loss="sliced", optimizer="adam").style_loss == "sliced"
@@ -250,3 +257,18 @@ def test_without_lesson_11_the_error_says_what_to_import():
             "    except ValueError as e: print(e)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300).stdout.splitlines()
     assert len(out) == 3 and all("import stylecourse.controls" in line for line in out), out
+
+
+def test_transparent_mask_pixels_count_as_outside(tmp_path, content):
+    rgba = np.zeros((24, 32, 4), dtype=np.uint8)
+    rgba[:, :16] = 255                                  # white and opaque on the left, transparent on the right
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "left.png")
+    left = torch.zeros(24, 32, dtype=torch.bool); left[:, :16] = True
+    for mask in (tmp_path / "left.png", left):          # a file with transparency, and a bool tensor
+        _, _, masks = T._level_images(content, [content], [mask], 32, ["relu1_1"], ["relu1_1"], torch.device("cpu"))
+        assert masks[0][:, :16].min() == 1.0 and masks[0][:, 16:].max() == 0.0, mask
+
+
+def test_a_mask_that_is_zero_everywhere_is_refused(content):
+    with pytest.raises(ValueError, match="mask 2 is 0 everywhere"):
+        style_transfer(content, [content, content], FAST, masks=[torch.ones(24, 32), torch.zeros(24, 32)])

@@ -448,3 +448,17 @@ def test_default_device_and_in_test(monkeypatch):
     if not torch.cuda.is_available(): assert default_device().type in ("mps", "cpu")
     monkeypatch.setenv("IN_TEST", "1"); assert in_test() is True
     monkeypatch.delenv("IN_TEST"); assert in_test() is False
+
+
+def test_background_decides_what_transparent_pixels_show(tmp_path):
+    rgba = np.zeros((4, 6, 4), dtype=np.uint8)
+    rgba[:, :3] = 255                                   # left half: opaque white; right half: transparent
+    path = tmp_path / "mask.png"
+    Image.fromarray(rgba, "RGBA").save(path)
+    assert load_image(path).min() == 1.0                # on white (the default): all white
+    grey = load_image(path, background=0).mean(0)       # as a mask: transparent counts as 0
+    assert grey[:, :3].min() == 1.0 and grey[:, 3:].max() == 0.0
+    t = torch.from_numpy(rgba).permute(2, 0, 1)
+    assert torch.equal(load_image(t, background=0).mean(0), grey)
+    for bad in (-0.5, 2, "white", True, float("nan")):
+        with pytest.raises(ValueError, match="background must be"): load_image(path, background=bad)

@@ -132,9 +132,7 @@ def _bad_inputs(tmp_path):
     rule = save_nca(NCA(4, 8), tmp_path / "rule.pt")
     (tmp_path / "junk.pt").write_bytes(b"junk")
     (tmp_path / "not-an-image.png").write_text("hello")
-    out = tmp_path / "out"
     return [
-        (["train", "dots", "-o", out / "r.pt", *TINY], "does not exist"),          # missing folder
         (["train", "dots", "-o", tmp_path / "r.txt", *TINY], "end -o with"),
         (["train", tmp_path / "nope.png", "-o", tmp_path / "r.pt", *TINY], "error:"),
         (["train", tmp_path / "not-an-image.png", "-o", tmp_path / "r.pt", *TINY], "error:"),
@@ -169,6 +167,44 @@ def test_cli_bad_inputs_exit_2_and_write_nothing(tmp_path, capsys):
         assert last.startswith("error:") and message in last, (words, last)
         assert "Traceback" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == before   # no output file, no temp file
+
+
+def test_cli_never_overwrites_an_input(tmp_path, capsys):
+    weights = tmp_path / "w.pth"
+    weights.write_bytes(b"precious weights")
+    code, out, err = run_main(capsys, "train", "dots", "-o", weights, *TINY[:-3], "--weights", weights, "-q")
+    assert code == 2 and "is one of the inputs" in err and weights.read_bytes() == b"precious weights", err
+    rule = save_nca(NCA(4, 8), tmp_path / "rule.gif")  # a rule under a GIF's name, then asked to become that GIF
+    before = rule.read_bytes()
+    code, out, err = run_main(capsys, "run", rule, "-o", rule)
+    assert code == 2 and "is one of the inputs" in err and rule.read_bytes() == before, err
+
+
+def test_cli_creates_missing_folders_only_for_a_result(tmp_path, capsys):
+    code, out, err = run_main(capsys, "train", "dots", "-o", tmp_path / "new" / "r.pt", *TINY)
+    assert code == 0 and (tmp_path / "new" / "r.pt").exists(), err
+    code, out, err = run_main(capsys, "run", tmp_path / "missing.pt", "-o", tmp_path / "other" / "x.gif")
+    assert code == 2 and not (tmp_path / "other").exists()
+
+
+def test_cli_a_diverging_training_saves_the_last_finite_rule(tmp_path, capsys):
+    code, out, err = run_main(capsys, "train", "dots", "-o", tmp_path / "r.pt", *TINY, "--lr", "1e308", "--iterations", "3")
+    assert code == 0, err
+    assert all(line.startswith("warning: ") for line in err.strip().splitlines() if "finite" in line), err  # one line, not Python's format
+    assert all(torch.isfinite(v).all() for v in load_nca(tmp_path / "r.pt").state_dict().values())
+
+
+def test_rules_with_non_finite_weights_or_another_version_are_refused(tmp_path, capsys):
+    nca = NCA(4, 8)
+    data = torch.load(save_nca(nca, tmp_path / "ok.pt"), weights_only=True)
+    torch.save(dict(data, version=99), tmp_path / "v99.pt")
+    torch.save(dict(data, state_dict={k: torch.full_like(v, float("nan")) for k, v in data["state_dict"].items()}), tmp_path / "nan.pt")
+    for name, message in (("v99.pt", "version 99"), ("nan.pt", "not finite")):
+        code, out, err = run_main(capsys, "run", tmp_path / name, "-o", tmp_path / "x.gif")
+        assert code == 2 and message in err.strip().splitlines()[-1], err
+    with torch.no_grad(): nca.w2.weight.fill_(float("nan"))
+    with pytest.raises(ValueError, match="not finite"): save_nca(nca, tmp_path / "nan2.pt")
+    assert not (tmp_path / "nan2.pt").exists() and not (tmp_path / "x.gif").exists()
 
 
 def test_cli_interrupt_exits_130_and_writes_nothing(tmp_path, capsys, monkeypatch):
