@@ -14,7 +14,7 @@ import torch, torch.nn.functional as F
 
 from .images import load_image, default_device
 from .samples import sample_image, style_image, STYLE_NAMES
-from .vgg import load_vgg19, imagenet_normalize, layer_weights, deepest_layer, layer_shapes, conv_macs, VGG19_LAYERS, layer_info
+from .vgg import load_vgg19, imagenet_normalize, layer_weights, deepest_layer, min_side, layer_shapes, conv_macs, VGG19_LAYERS, layer_info
 from .gram import gram_matrix
 from .transfer import (TransferConfig, PRECISIONS, resolve_device, TUTORIAL_CONTENT_LAYERS as TUTORIAL_CONTENT,
                                   TUTORIAL_STYLE_LAYERS as TUTORIAL_STYLE)
@@ -365,10 +365,14 @@ def format_scales(r: dict) -> str:
 def _main_scales(p, a) -> int:
     "`stylecourse bench --scales`: the coarse-to-fine benchmark."
     size, scales = (a.sizes or [512])[0], a.scales or [128, 256]
-    if sorted(set(scales)) != scales or scales[0] < 16 or scales[-1] >= size:
-        p.error(f"--scales must increase from at least 16 px and stay below the size {size}, got {scales}")
-    if a.threads is not None and a.threads >= 1: torch.set_num_threads(a.threads)
-    try: r = scales_bench(size, tuple(scales), a.steps or 200, weights=a.weights, device=a.device,
+    least = min_side([*TransferConfig().content_layers, *TransferConfig().style_layers])
+    if sorted(set(scales)) != scales or scales[0] < least or scales[-1] >= size:
+        p.error(f"--scales must increase from at least {least} px and stay below the size {size}, got {scales}")
+    if a.steps is not None and a.steps < 1: p.error(f"--steps must be at least 1, got {a.steps}")
+    if a.threads is not None and a.threads < 1: p.error(f"--threads must be at least 1, got {a.threads}")
+    if a.repeats is not None or a.clock != "wall": p.error("--scales times one run of each: it takes no --repeats or --clock")
+    if a.threads is not None: torch.set_num_threads(a.threads)
+    try: r = scales_bench(size, tuple(scales), 200 if a.steps is None else a.steps, weights=a.weights, device=a.device,
                           log=lambda msg: print(msg, file=sys.stderr, flush=True))
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -423,7 +427,7 @@ def main(argv=None, debug: bool = False) -> int:
     if a.size or a.max_memory or a.save: p.error("--size, --max-memory and --save go with --big")
     if a.scales is not None: return _main_scales(p, a)
     sizes = a.sizes or ([32, 48] if a.quick else [256, 512])
-    steps = a.steps or (3 if a.quick else 10)
+    steps = a.steps if a.steps is not None else (3 if a.quick else 10)
     repeats = a.repeats if a.repeats is not None else (1 if a.quick else 2)
     if min(sizes) < 4: p.error(f"--sizes must be at least 4 px (conv3_1 sits after two pools), got {min(sizes)}")
     if steps < 2: p.error(f"--steps must be at least 2 (a time per evaluation needs two), got {steps}")

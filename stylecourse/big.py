@@ -23,10 +23,10 @@ from .images import check_int, save_image
 from .optimize import OPTIMIZERS
 from .lbfgs import LBFGS
 from .vgg import (imagenet_normalize, layer_weights, layer_shapes, deepest_layer, receptive_field, total_stride,
-                             RandomWeightsWarning)
+                             min_side, RandomWeightsWarning)
 from .memory import BYTES, estimate_memory, layer_activations, check_memory, parse_memory
 from .gram import GramStatistic, gram_matrix
-from .transfer import (TransferConfig, CHANNELS_LAST_DEVICES, _autocast, _header_shape, resolve_device,
+from .transfer import (TransferConfig, CONTENT_LAYERS, STYLE_LAYERS, CHANNELS_LAST_DEVICES, _autocast, _header_shape, resolve_device,
                                   total_variation, make_optimizer)
 from .controls import MeanCovStatistic, position_weights
 
@@ -413,7 +413,8 @@ def parse_wxh(text: str) -> tuple:
     w, sep, h = str(text).lower().replace("×", "x").partition("x")
     try: size = (int(w), int(h)) if sep else None
     except ValueError: size = None
-    if not size or min(size) < 16: raise ValueError(f"size {text!r} is not WIDTHxHEIGHT with both sides at least 16 px, e.g. 3840x2160")
+    least = min_side([*CONTENT_LAYERS, *STYLE_LAYERS])  # the default layers' smallest image
+    if not size or min(size) < least: raise ValueError(f"size {text!r} is not WIDTHxHEIGHT with both sides at least {least} px, e.g. 3840x2160")
     return size
 
 def _crop_to(img: torch.Tensor, w: int, h: int) -> torch.Tensor:

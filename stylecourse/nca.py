@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['FILTER_NAMES', 'NCA_FORMAT', 'NCA_VERSION', 'perception_filters', 'perceive', 'perception_kernel', 'NCA',
-           'seed_state', 'TextureLoss', 'LiveLossPlot', 'overflow', 'train_nca', 'grow_frames', 'save_gif',
-           'seam_roughness', 'export_html', 'save_nca', 'load_nca']
+           'seed_state', 'TextureLoss', 'LiveLossPlot', 'overflow', 'train_nca', 'grow_frames', 'seam_roughness',
+           'export_html', 'save_nca', 'load_nca']
 
 # %% ../nbs/12_nca.ipynb #b4f48135
 import argparse, base64, io, json, math, sys, time, warnings
@@ -17,10 +17,10 @@ from fastcore.basics import patch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from .images import load_image, check_int, check_weight, default_device, write_atomic
+from .images import load_image, check_int, check_weight, default_device, write_atomic, save_gif
 from .samples import style_image, STYLE_NAMES
 from .optimize import LossHistory
-from .vgg import load_vgg19, imagenet_normalize
+from .vgg import load_vgg19, imagenet_normalize, min_side, deepest_layer
 from .hooks import FeatureExtractor
 from .gram import gram_matrix, TEXTURE_LAYERS
 from .transfer import resolve_device
@@ -103,9 +103,9 @@ class TextureLoss:
     def __init__(self, style, size: int = 64, layers=TEXTURE_LAYERS, vgg=None, weights="auto", device=None):
         self.layers = [layers] if isinstance(layers, str) else list(layers)
         self.device = torch.device(device) if device is not None else default_device()
-        if vgg is None: vgg = load_vgg19(weights, device=self.device, last_layer=self.layers[-1])
+        if vgg is None: vgg = load_vgg19(weights, device=self.device, last_layer=deepest_layer(self.layers))
         self.fx = FeatureExtractor(vgg, self.layers)  # each call adds and removes its own hooks: nothing can leak
-        style = load_image(style, size=check_int(size, "size (the texture's side in pixels)", 16)).to(self.device)
+        style = load_image(style, size=check_int(size, "size (the texture's side in pixels)", min_side(self.layers))).to(self.device)
         with torch.no_grad(): self.targets = {l: gram_matrix(f) for l, f in self.fx(imagenet_normalize(style[None])).items()}
         self.scale = {l: 1 / t.pow(2).mean().clamp_min(1e-12) for l, t in self.targets.items()}  # as in synthesize_texture
 
@@ -150,7 +150,7 @@ def train_nca(nca: NCA, style, *, iterations: int, size: int = 64, pool_size: in
               steps=(32, 64), lr: float = 1e-3, callbacks=(), progress: bool = True, layers=TEXTURE_LAYERS,
               overflow_weight: float = 1.0, reset_every: int = 8, seed: int = 0, weights="auto") -> NCA:
     "Train `nca` in place to grow the texture `style` (an image, or a `TextureLoss`); returns `nca`."
-    iterations, size = check_int(iterations, "iterations", 1), check_int(size, "size (the grid's side)", 16)
+    iterations, size = check_int(iterations, "iterations", 1), check_int(size, "size (the grid's side)", min_side(layers))
     pool_size, batch = check_int(pool_size, "pool_size", 1), check_int(batch, "batch", 1)
     if batch > pool_size: raise ValueError(f"batch ({batch}) cannot exceed pool_size ({pool_size})")
     lo, hi = _check_steps(steps)
@@ -200,14 +200,6 @@ def grow_frames(nca: NCA, size: int = 128, steps: int = 200, every: int = 2, see
             if i % every == 0: frames.append(nca.rgb(state)[0].cpu())
             if i < steps: state = nca(state, gen)
     return frames
-
-def save_gif(frames, path, ms: int = 40, hold_ms: int = 1000) -> Path:
-    "Write images [3,H,W] in [0,1] as a looping GIF, atomically; the last frame is held `hold_ms`."
-    if not frames: raise ValueError("save_gif needs at least one frame")
-    pils = [Image.fromarray((f.detach().cpu().clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()) for f in frames]
-    durations = [ms] * (len(pils) - 1) + [hold_ms]
-    return write_atomic(path, lambda f: pils[0].save(f, format="GIF", save_all=True, append_images=pils[1:],
-                                                      duration=durations, loop=0))
 
 # %% ../nbs/12_nca.ipynb #ebb6018e
 def seam_roughness(images: torch.Tensor) -> tuple:
@@ -432,7 +424,7 @@ def build_nca_parser() -> argparse.ArgumentParser:
     t.add_argument("--hidden", type=_count(1), default=64, metavar="N", help="hidden units of the rule (default 64)")
     t.add_argument("--steps", type=_count(1), nargs="+", default=[32, 64], metavar="N",
                    help="rule steps per iteration: N, or LO HI to draw from (default 32 64)")
-    t.add_argument("--size", type=_count(16), default=64, metavar="PX", help="training grid side in cells (default 64)")
+    t.add_argument("--size", type=_count(min_side(TEXTURE_LAYERS)), default=64, metavar="PX", help="training grid side in cells (default 64)")
     t.add_argument("--iterations", type=_count(1), default=1000, metavar="N", help="training iterations (default 1000)")
     t.add_argument("--pool", type=_count(1), default=256, metavar="N", help="grids in the pool (default 256)")
     t.add_argument("--batch", type=_count(1), default=4, metavar="N", help="grids per iteration (default 4)")

@@ -15,7 +15,7 @@ from PIL import Image
 from matplotlib.figure import Figure
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-from .images import load_image, save_image
+from .images import load_image, save_image, to_uint8
 from .samples import sample_image, style_image, STYLE_NAMES
 from .transfer import style_transfer, TransferConfig, CONTROLS
 
@@ -29,8 +29,7 @@ def enable_colab_widgets() -> bool:
 
 def to_png(img: torch.Tensor, size: int | None = None) -> bytes:
     "PNG bytes of a [3,H,W] image in [0,1] (longest side shrunk to `size` if given), for an `ipywidgets.Image`."
-    a = (img.detach().float().cpu().clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-    im = Image.fromarray(a)
+    im = Image.fromarray(to_uint8(img.detach().float().nan_to_num(0)))  # a preview shows a diverged run as black, not an error
     if size is not None: im.thumbnail((size, size), Image.LANCZOS)
     buf = io.BytesIO()
     im.save(buf, format="PNG")

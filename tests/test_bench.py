@@ -20,6 +20,10 @@ def test_main_quick_prints_the_table(capsys):
 
 @pytest.mark.parametrize("argv, match", [(["--sizes", "2"], "--sizes must be at least 4"),
                                          (["--steps", "1"], "--steps must be at least 2"),
+                                         (["--steps", "0"], "--steps must be at least 2"),       # not the default in disguise
+                                         (["--scales", "--steps", "0"], "--steps must be at least 1"),
+                                         (["--scales", "--threads", "0"], "--threads must be at least 1"),
+                                         (["--scales", "--repeats", "3"], "no --repeats"),
                                          (["--precisions", "fp16"], "invalid choice"),
                                          (["--device", "gpu"], "unknown device"),
                                          (["--sizes", "100000"], "--sizes 100000")])

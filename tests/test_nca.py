@@ -299,3 +299,11 @@ def test_committed_page(browser):
         page.wait_for_function(f"nca.steps >= {n + 16}", timeout=60_000)
         page.screenshot(path=SHOT, full_page=True)
     assert errors == [] and requests == [path.resolve().as_uri()]
+
+
+def test_texture_loss_reaches_its_deepest_layer_in_any_order():
+    from stylecourse.nca import TextureLoss
+    loss = TextureLoss(style_image("dots", 32), 32, layers=("relu3_1", "relu1_1"), weights="random", device="cpu")
+    assert set(loss.targets) == {"relu3_1", "relu1_1"}
+    with pytest.raises(ValueError, match="≥ 4"):  # relu3_1 sits after two pools: the smallest side comes from vgg
+        TextureLoss(style_image("dots", 32), 2, layers=("relu3_1",), weights="random", device="cpu")
