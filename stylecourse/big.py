@@ -265,7 +265,7 @@ def make_tiled_loss(vgg, content, style, content_layers, style_layers, *, tile=N
         loss = carry - carry.detach() + value + tv_term  # the value of the loss, the gradient of the tiles'
         parts = {f"content/{l}": content_weight * w_ * float(content_l[l]) for l, w_ in cws.items()}
         parts |= {f"style/{l}": style_weight * w_ * float(style_l[l]) for l, w_ in sws.items()}
-        parts |= {"content": float(content_term), "style": float(style_term), "tv": float(tv_term)}
+        parts |= {"content": float(content_term), "style": float(style_term), "tv": float(tv_term.detach())}
         return loss, parts
     return loss_fn
 
