@@ -299,7 +299,9 @@ def _run_demo(args) -> int:
     paths = {name: _save(img, folder / f"{name}.png") for name, img in (("content", content), ("style", style), ("result", result))}
     took = f"{time.perf_counter() - t0:.0f} s"
     for name, path in paths.items(): print(f"{name + ':':8} {path}")
-    print(f"done in {took}" + (" with RANDOM weights (see the notice above)" if random_used else " with pretrained weights"))
+    weights = (" with RANDOM weights (see the notice above)" if random_used else " with pretrained weights") if args.steps else \
+        " (0 evaluations: no network ran, the result is the photo itself)"
+    print(f"done in {took}{weights}")
     return EXIT_OK
 
 def _run_later(args) -> int:

@@ -399,10 +399,12 @@ _NCA_EXAMPLES = """examples:
 
 Exit codes: 0 done, 2 bad input (the last line of stderr says what to do), 1 unexpected failure, 130 interrupted."""
 
-def _count(least: int):
+def _count(least: int, most: int = 2**63 - 1):  # torch's seeds and sizes are 64-bit signed
     def check(s: str) -> int:
-        try: return check_int(int(s), "the value", least)
+        try: v = check_int(int(s), "the value", least)
         except ValueError: raise argparse.ArgumentTypeError(f"must be a whole number ≥ {least}, got {s!r}") from None
+        if v > most: raise argparse.ArgumentTypeError(f"must be a whole number from {least} to {most}, got {s!r}")
+        return v
     check.__name__ = "int"
     return check
 

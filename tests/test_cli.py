@@ -265,3 +265,10 @@ def test_too_little_memory_exits_2_with_a_size_that_fits(capsys, images, tmp_pat
     code, _, err = run(capsys, "transfer", *images, "-o", out, *RUN)
     assert_clean_failure(code, err, out)
     assert "needs about" in err and "use size=" in err or "no size fits" in err
+
+
+def test_demo_with_no_evaluations_claims_no_weights(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("STYLECOURSE_WEIGHTS", "random")
+    code, out, err = run(capsys, "demo", "-o", tmp_path / "d", "--steps", "0", "--size", "32", "-q")
+    assert code == 0, err
+    assert "no network ran" in out and "pretrained" not in out and "RANDOM" not in out

@@ -152,6 +152,8 @@ def _bad_inputs(tmp_path):
         (["run", rule, "-o", tmp_path / "x.html", "--steps", "0"], "per animation frame"),
         (["run", rule, "-o", tmp_path / "x.gif", "--size", "-3"], "must be a whole number"),
         (["run", rule, "-o", tmp_path / "x.gif", "--every", "zero"], "must be a whole number"),
+        (["train", "dots", "-o", tmp_path / "r.pt", "--seed", "18446744073709551616"], "from 0 to"),
+        (["run", rule, "-o", tmp_path / "x.gif", "--seed", str(2**63)], "from 0 to"),
         (["fly"], "invalid choice"),
         ([], "required"),
     ]
