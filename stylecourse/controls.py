@@ -26,6 +26,7 @@ YIQ_TO_RGB = torch.linalg.inv(RGB_TO_YIQ)  # computed, not typed: the two are in
 def _mix(matrix: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     "`matrix` applied to the colour axis (-3) of x [..., 3, H, W]."
     if x.ndim < 3 or x.shape[-3] != 3: raise ValueError(f"expected colours on axis -3, shape [..., 3, H, W], got {tuple(x.shape)}")
+    if not x.is_floating_point(): raise ValueError(f"colour conversion needs floats (an image in [0,1]), got {x.dtype}; use x.float() / 255")
     return torch.einsum("ij,...jhw->...ihw", matrix.to(x.dtype).to(x.device), x)
 
 def rgb_to_yiq(x: torch.Tensor) -> torch.Tensor:
@@ -74,6 +75,9 @@ def match_colors(source: torch.Tensor, target: torch.Tensor, mode: str = "chol")
     for name, t in (("source", source), ("target", target)):
         if not isinstance(t, torch.Tensor) or t.ndim != 3 or t.shape[0] != 3:
             raise ValueError(f"match_colors: {name} must be an RGB image [3,H,W], got {getattr(t, 'shape', type(t).__name__)}")
+        if not t.is_floating_point() or not t.numel() or not torch.isfinite(t).all():  # uint8 would wrap around
+            raise ValueError(f"match_colors: {name} must hold finite floats (an image in [0,1], e.g. from load_image), "
+                             f"got {t.dtype} with {t.numel()} values")
     (mu_s, cov_s), (mu_t, cov_t) = _mean_cov(source), _mean_cov(target)
     A = color_transform(cov_s, cov_t, mode)
     out = A @ (source.reshape(3, -1).double() - mu_s[:, None]) + mu_t[:, None]
@@ -176,8 +180,11 @@ def sliced_barycentre_distance(a: torch.Tensor, styles: list, directions: torch.
 
 def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
     "a [B,C,H,W], b [B,C,H',W'], directions [C,K] unit columns: mean squared difference of the sorted projections."
-    if directions.ndim != 2 or directions.shape[0] != a.shape[1]:
-        raise ValueError(f"directions must be [C, K] with C = {a.shape[1]} channels, got {tuple(directions.shape)}")
+    if directions.ndim != 2 or directions.shape[0] != a.shape[1] or directions.shape[1] == 0:
+        raise ValueError(f"directions must be [C, K] with C = {a.shape[1]} channels and K ≥ 1, got {tuple(directions.shape)}")
+    if a.ndim != 4 or b.ndim != 4 or a.shape[1] != b.shape[1] or b.shape[0] != a.shape[0] or 0 in a.shape or 0 in b.shape:
+        raise ValueError(f"sliced_wasserstein compares a [B,C,H,W] with b [B,C,H',W'] (the same B and C), both with positions; "
+                         f"got {tuple(a.shape)} and {tuple(b.shape)}")
     return sliced_barycentre_distance(a, [(b, 1.0)], directions)
 
 def random_directions(channels: int, k: int, generator: torch.Generator) -> torch.Tensor:

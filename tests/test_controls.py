@@ -272,3 +272,17 @@ def test_transparent_mask_pixels_count_as_outside(tmp_path, content):
 def test_a_mask_that_is_zero_everywhere_is_refused(content):
     with pytest.raises(ValueError, match="mask 2 is 0 everywhere"):
         style_transfer(content, [content, content], FAST, masks=[torch.ones(24, 32), torch.zeros(24, 32)])
+
+
+def test_colour_and_sliced_helpers_refuse_what_they_would_get_wrong():
+    img = (torch.rand(3, 8, 8) * 255).to(torch.uint8)
+    with pytest.raises(ValueError, match="finite floats"): match_colors(img, img)                      # uint8 would wrap
+    with pytest.raises(ValueError, match="finite floats"): match_colors(torch.full((3, 4, 4), float("nan")), torch.rand(3, 4, 4))
+    with pytest.raises(ValueError, match="finite floats"): match_colors(torch.rand(3, 0, 4), torch.rand(3, 4, 4))
+    with pytest.raises(ValueError, match="needs floats"): rgb_to_yiq(img)                               # not all zeros
+    a, d = torch.rand(1, 4, 5, 5), random_directions(4, 3, torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="K ≥ 1"): sliced_wasserstein(a, a, d[:, :0])                     # no NaN
+    with pytest.raises(ValueError, match="compares"): sliced_wasserstein(a, torch.rand(2, 4, 5, 5), d)      # not b[0] alone
+    with pytest.raises(ValueError, match="compares"): sliced_wasserstein(a, torch.rand(1, 3, 5, 5), d)      # channels
+    with pytest.raises(ValueError, match="compares"): sliced_wasserstein(a, torch.rand(1, 4, 0, 5), d)      # no positions
+    assert sliced_wasserstein(torch.rand(2, 4, 5, 5), torch.rand(2, 4, 3, 3), d).shape == ()                # equal batches
