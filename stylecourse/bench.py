@@ -362,14 +362,18 @@ def format_scales(r: dict) -> str:
                    f"{r['c2f_s']:.1f} s = {r['ratio']:.2f} × the single-scale time")
 
 # %% ../nbs/10_performance.ipynb #58200583
+def _at_least(p, a, **least):
+    "A usage error for the first given flag below its least value (a flag left out is None: its default applies)."
+    for name, n in least.items():
+        if (v := getattr(a, name)) is not None and v < n: p.error(f"--{name} must be at least {n}, got {v}")
+
 def _main_scales(p, a) -> int:
     "`stylecourse bench --scales`: the coarse-to-fine benchmark."
     size, scales = (a.sizes or [512])[0], a.scales or [128, 256]
     least = min_side([*TransferConfig().content_layers, *TransferConfig().style_layers])
     if sorted(set(scales)) != scales or scales[0] < least or scales[-1] >= size:
         p.error(f"--scales must increase from at least {least} px and stay below the size {size}, got {scales}")
-    if a.steps is not None and a.steps < 1: p.error(f"--steps must be at least 1, got {a.steps}")
-    if a.threads is not None and a.threads < 1: p.error(f"--threads must be at least 1, got {a.threads}")
+    _at_least(p, a, steps=1, threads=1)
     if a.repeats is not None or a.clock != "wall": p.error("--scales times one run of each: it takes no --repeats or --clock")
     if a.threads is not None: torch.set_num_threads(a.threads)
     try: r = scales_bench(size, tuple(scales), 200 if a.steps is None else a.steps, weights=a.weights, device=a.device,
@@ -386,8 +390,7 @@ def _main_big(p, a) -> int:
     "`stylecourse bench --big`: lesson 13's 4K run in a child process."
     big = importlib.import_module(BIG)
     if a.sizes or a.scales is not None or a.quick: p.error("--big takes --size WxH, not --sizes, --scales or --quick")
-    if a.steps is not None and a.steps < 1: p.error(f"--steps must be at least 1, got {a.steps}")
-    if a.threads is not None and a.threads < 1: p.error(f"--threads must be at least 1, got {a.threads}")
+    _at_least(p, a, steps=1, threads=1)
     try:
         r = big.bench_big(a.size or big.BIG_SIZE, a.max_memory or big.BIG_BUDGET, a.steps or big.BIG_STEPS,
                           precision=a.precisions[0] if len(a.precisions) == 1 else "bf16", weights=a.weights,
@@ -432,7 +435,7 @@ def main(argv=None, debug: bool = False) -> int:
     if min(sizes) < 4: p.error(f"--sizes must be at least 4 px (conv3_1 sits after two pools), got {min(sizes)}")
     if steps < 2: p.error(f"--steps must be at least 2 (a time per evaluation needs two), got {steps}")
     if repeats < 1: p.error(f"--repeats must be at least 1, got {repeats}")
-    if a.threads is not None and a.threads < 1: p.error(f"--threads must be at least 1, got {a.threads}")
+    _at_least(p, a, threads=1)
     try: device = resolve_device(a.device)
     except ValueError as e: p.error(str(e))
     if a.clock == "cpu" and device.type != "cpu": p.error("--clock cpu measures CPU time: use it with --device cpu")
