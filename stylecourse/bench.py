@@ -5,10 +5,12 @@
 # %% auto #0
 __all__ = ['CLOCKS', 'COLUMNS', 'BIG', 'eval_flops', 'autocast', 'median_time', 'conv_throughput', 'gram_throughput',
            'flop_floor', 'floor_time', 'gram_autograd', 'make_eval', 'page_faults', 'keep_freed_memory', 'bench_images',
-           'RunRecorder', 'machine_rates', 'run_bench', 'format_table', 'scales_bench', 'format_scales', 'main']
+           'RunRecorder', 'machine_rates', 'run_bench', 'format_table', 'scales_bench', 'format_scales', 'BenchConfig',
+           'build_bench_parser', 'main']
 
 # %% ../nbs/10_performance.ipynb #0de7a33a
-import importlib, math, platform, statistics, sys, time, warnings
+import argparse, importlib, math, platform, statistics, sys, time, warnings
+from dataclasses import dataclass
 from collections.abc import Mapping
 import torch, torch.nn.functional as F
 
@@ -19,7 +21,8 @@ from .gram import gram_matrix
 from .transfer import (TransferConfig, PRECISIONS, resolve_device, TUTORIAL_CONTENT_LAYERS as TUTORIAL_CONTENT,
                                   TUTORIAL_STYLE_LAYERS as TUTORIAL_STYLE)
 from .memory import check_memory
-from .cli import CommandParser, EXIT_OK, EXIT_USAGE
+from .optimize import OPTIMIZERS
+from .cli import CommandParser, EXIT_OK, UsageError, add_flags, given, run_command
 
 # %% ../nbs/10_performance.ipynb #d132e716
 def eval_flops(size, content_layers=TUTORIAL_CONTENT, style_layers=TUTORIAL_STYLE, *, frozen: bool = True,
@@ -362,99 +365,108 @@ def format_scales(r: dict) -> str:
                    f"{r['c2f_s']:.1f} s = {r['ratio']:.2f} × the single-scale time")
 
 # %% ../nbs/10_performance.ipynb #58200583
-def _at_least(p, a, **least):
-    "A usage error for the first given flag below its least value (a flag left out is None: its default applies)."
-    for name, n in least.items():
-        if (v := getattr(a, name)) is not None and v < n: p.error(f"--{name} must be at least {n}, got {v}")
+@dataclass
+class BenchConfig:
+    "The options of `stylecourse bench`: the table (default), or instead `scales` (coarse to fine) or `big` (lesson 13)."
+    sizes: tuple[int, ...] | None = None  # image sizes (default 256 512, with --quick 32 48; with --scales one size, default 512)
+    steps: int | None = None  # loss evaluations per run (default 10, with --quick 3; with --scales 200 at the full size)
+    precisions: tuple[str, ...] = PRECISIONS  # style_transfer's precisions (with --big: the first)
+    optimizer: str = "lbfgs"  # style_transfer's optimiser (the tutorial's design always uses torch.optim.LBFGS)
+    repeats: int | None = None  # runs of each, taken in turn; the fastest counts (default 2, with --quick 1)
+    weights: str = "random"  # VGG19 weights: random, imagenet, auto or a .pth path
+    device: str | None = None  # cpu, cuda or mps (default: the best available)
+    threads: int | None = None  # CPU threads for torch (default: torch's choice)
+    clock: str = "wall"  # wall, or cpu: this process's CPU time, for steady ratios on a busy machine (use --threads 1)
+    keep_freed_memory: bool = False  # glibc only: reuse freed memory instead of page-faulting fresh pages (both designs benefit)
+    quick: bool = False  # tiny sizes, 3 evaluations, 1 repeat: checks that the bench runs
+    scales: tuple[int, ...] | None = None  # instead: time coarse to fine over these sizes (e.g. 128 256) against one scale at --sizes, --steps at full size (lesson 11)
+    big: bool = False  # instead: the whole transfer of the demo images at --size, scales='auto' inside --max-memory, in a child process (lesson 13)
+    size: str | None = None  # with --big: the result's size WxH (default 3840x2160)
+    max_memory: str | None = None  # with --big: the budget, e.g. 8GiB (default 8GiB)
+    save: str | None = None  # with --big: a folder for a preview, a 100% crop and the numbers
+    CHOICES = {"precisions": PRECISIONS, "optimizer": tuple(OPTIMIZERS), "clock": tuple(CLOCKS)}
 
-def _main_scales(p, a) -> int:
+def _at_least(c, **least):
+    "A usage error for the first given option below its least value (one left out is None: its default applies)."
+    for name, n in least.items():
+        if (v := getattr(c, name)) is not None and v < n: raise UsageError(f"--{name} must be at least {n}, got {v}")
+
+def _main_scales(c) -> int:
     "`stylecourse bench --scales`: the coarse-to-fine benchmark."
-    size, scales = (a.sizes or [512])[0], a.scales or [128, 256]
+    size, scales = (c.sizes or [512])[0], list(c.scales)
     least = min_side([*TransferConfig().content_layers, *TransferConfig().style_layers])
     if sorted(set(scales)) != scales or scales[0] < least or scales[-1] >= size:
-        p.error(f"--scales must increase from at least {least} px and stay below the size {size}, got {scales}")
-    _at_least(p, a, steps=1, threads=1)
-    if a.repeats is not None or a.clock != "wall": p.error("--scales times one run of each: it takes no --repeats or --clock")
-    if a.threads is not None: torch.set_num_threads(a.threads)
-    try: r = scales_bench(size, tuple(scales), 200 if a.steps is None else a.steps, weights=a.weights, device=a.device,
-                          log=lambda msg: print(msg, file=sys.stderr, flush=True))
-    except (ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError(f"--scales must increase from at least {least} px and stay below the size {size}, got {scales}")
+    _at_least(c, steps=1, threads=1)
+    if c.repeats is not None or c.clock != "wall": raise UsageError("--scales times one run of each: it takes no --repeats or --clock")
+    if c.threads is not None: torch.set_num_threads(c.threads)
+    r = scales_bench(size, tuple(scales), 200 if c.steps is None else c.steps, weights=c.weights, device=c.device,
+                     log=lambda msg: print(msg, file=sys.stderr, flush=True))
     print(format_scales(r), flush=True)
     return EXIT_OK
 
 BIG = "stylecourse.big"  # lesson 13: `bench --big` runs there
 
-def _main_big(p, a) -> int:
+def _main_big(c) -> int:
     "`stylecourse bench --big`: lesson 13's 4K run in a child process."
     big = importlib.import_module(BIG)
-    if a.sizes or a.scales is not None or a.quick: p.error("--big takes --size WxH, not --sizes, --scales or --quick")
-    _at_least(p, a, steps=1, threads=1)
-    try:
-        r = big.bench_big(a.size or big.BIG_SIZE, a.max_memory or big.BIG_BUDGET, a.steps or big.BIG_STEPS,
-                          precision=a.precisions[0] if len(a.precisions) == 1 else "bf16", weights=a.weights,
-                          device=a.device or "cpu", threads=a.threads, save=a.save)
-    except ValueError as e: p.error(str(e))
+    if c.sizes or c.scales is not None or c.quick: raise UsageError("--big takes --size WxH, not --sizes, --scales or --quick")
+    _at_least(c, steps=1, threads=1)
+    r = big.bench_big(c.size or big.BIG_SIZE, c.max_memory or big.BIG_BUDGET, c.steps or big.BIG_STEPS,
+                      precision=c.precisions[0] if len(c.precisions) == 1 else "bf16", weights=c.weights,
+                      device=c.device or "cpu", threads=c.threads, save=c.save)
     print(big.format_big(r), flush=True)
     return EXIT_OK
 
-def main(argv=None, debug: bool = False) -> int:
-    "`stylecourse bench`: time style_transfer against the tutorial's design and print one table."
-    p = CommandParser(prog="stylecourse bench", description="Time style_transfer against the PyTorch tutorial's design "
-                "(same layers, loss and number of L-BFGS evaluations) in fp32 and bf16, and print one table.")
-    p.add_argument("--sizes", type=int, nargs="+", default=None, metavar="PX", help="image sizes (default: 256 512)")
-    p.add_argument("--steps", type=int, default=None, help="loss evaluations per run (default: 10)")
-    p.add_argument("--precisions", nargs="+", choices=PRECISIONS, default=list(PRECISIONS), help="default: fp32 bf16")
-    p.add_argument("--optimizer", choices=("lbfgs", "torch-lbfgs"), default="lbfgs",
-                   help="style_transfer's L-BFGS (the tutorial design always uses torch.optim.LBFGS)")
-    p.add_argument("--repeats", type=int, default=None, help="runs of each, taken in turn; the fastest counts (default: 2)")
-    p.add_argument("--weights", default="random", help="VGG19 weights: random (default), imagenet, auto or a .pth path")
-    p.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available)")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
-    p.add_argument("--clock", choices=tuple(CLOCKS), default="wall",
-                   help="wall (default) or cpu: this process's CPU time, for steady ratios on a busy machine (use --threads 1)")
-    p.add_argument("--keep-freed-memory", action="store_true",
-                   help="glibc only: reuse freed memory instead of page-faulting fresh pages (both designs benefit)")
-    p.add_argument("--quick", action="store_true", help="tiny sizes, 3 evaluations, 1 repeat: checks that the bench runs")
-    p.add_argument("--big", action="store_true", help="instead: the whole transfer of the demo images at --size with "
-                   "scales='auto' inside --max-memory, in a child process: its plan, levels, time and peak memory (lesson 13)")
-    p.add_argument("--size", default=None, metavar="WxH", help="with --big: the result's size (default 3840x2160)")
-    p.add_argument("--max-memory", default=None, metavar="BYTES", help="with --big: the budget, e.g. 8GiB (default 8GiB)")
-    p.add_argument("--save", default=None, metavar="DIR", help="with --big: write a preview, a 100%% crop and the numbers into DIR")
-    p.add_argument("--scales", type=int, nargs="*", default=None, metavar="PX",
-                   help="instead: time coarse to fine (these sizes, default 128 256) against one scale at the first --sizes "
-                        "(default 512), --steps evaluations at full size (default 200); see lesson 11")
-    a = p.parse_args(argv)
-    if a.big: return _main_big(p, a)
-    if a.size or a.max_memory or a.save: p.error("--size, --max-memory and --save go with --big")
-    if a.scales is not None: return _main_scales(p, a)
-    sizes = a.sizes or ([32, 48] if a.quick else [256, 512])
-    steps = a.steps if a.steps is not None else (3 if a.quick else 10)
-    repeats = a.repeats if a.repeats is not None else (1 if a.quick else 2)
-    if min(sizes) < 4: p.error(f"--sizes must be at least 4 px (conv3_1 sits after two pools), got {min(sizes)}")
-    if steps < 2: p.error(f"--steps must be at least 2 (a time per evaluation needs two), got {steps}")
-    if repeats < 1: p.error(f"--repeats must be at least 1, got {repeats}")
-    _at_least(p, a, threads=1)
-    try: device = resolve_device(a.device)
-    except ValueError as e: p.error(str(e))
-    if a.clock == "cpu" and device.type != "cpu": p.error("--clock cpu measures CPU time: use it with --device cpu")
+def _bench(a) -> int:
+    c = BenchConfig(**given(a, BenchConfig))
+    if c.big: return _main_big(c)
+    if c.size or c.max_memory or c.save: raise UsageError("--size, --max-memory and --save go with --big")
+    if c.scales is not None: return _main_scales(c)
+    sizes = c.sizes or ((32, 48) if c.quick else (256, 512))
+    steps = c.steps if c.steps is not None else (3 if c.quick else 10)
+    repeats = c.repeats if c.repeats is not None else (1 if c.quick else 2)
+    if min(sizes) < 4: raise UsageError(f"--sizes must be at least 4 px (conv3_1 sits after two pools), got {min(sizes)}")
+    if steps < 2: raise UsageError(f"--steps must be at least 2 (a time per evaluation needs two), got {steps}")
+    if repeats < 1: raise UsageError(f"--repeats must be at least 1, got {repeats}")
+    _at_least(c, threads=1)
+    device = resolve_device(c.device)
+    if c.clock == "cpu" and device.type != "cpu": raise UsageError("--clock cpu measures CPU time: use it with --device cpu")
     tutorial = TransferConfig.tutorial()
     for s in sizes:  # a size that cannot fit is refused now, not by the allocator mid-run
         try: check_memory(s, tutorial.content_layers, tutorial.style_layers, device=device, fraction=0.9)
-        except ValueError as e: p.error(f"--sizes {s}: {e}")
+        except ValueError as e: raise UsageError(f"--sizes {s}: {e}") from None
     say = lambda msg: print(msg, file=sys.stderr, flush=True)
-    kept = bool(a.keep_freed_memory) and keep_freed_memory()
-    if a.keep_freed_memory and not kept: say("note: --keep-freed-memory needs glibc; running without it")
+    kept = c.keep_freed_memory and keep_freed_memory()
+    if c.keep_freed_memory and not kept: say("note: --keep-freed-memory needs glibc; running without it")
     threads = torch.get_num_threads()
-    if a.threads: torch.set_num_threads(a.threads)
+    if c.threads: torch.set_num_threads(c.threads)
     try:
-        rate_size = 64 if a.quick else 256
-        rows, rates = run_bench(sizes, steps, a.precisions, optimizer=a.optimizer, weights=a.weights, device=device,
-                                repeats=repeats, rate_size=rate_size, clock=a.clock, log=say)
-        print(format_table(rows, rates, steps, device, a.weights, a.clock, rate_size), flush=True)
-    except (ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return EXIT_USAGE
+        rate_size = 64 if c.quick else 256
+        rows, rates = run_bench(sizes, steps, c.precisions, optimizer=c.optimizer, weights=c.weights, device=device,
+                                repeats=repeats, rate_size=rate_size, clock=c.clock, log=say)
+        print(format_table(rows, rates, steps, device, c.weights, c.clock, rate_size), flush=True)
     finally: torch.set_num_threads(threads)
     return EXIT_OK
+
+_BENCH_EXAMPLES = """examples:
+  stylecourse bench --quick                                   # tiny sizes: checks that the bench runs
+  stylecourse bench --sizes 256 512 --steps 10
+  stylecourse bench --sizes 256 --threads 1 --clock cpu       # steady ratios on a busy machine
+  stylecourse bench --scales 128 256 --sizes 512              # coarse to fine against one scale (lesson 11)
+  stylecourse bench --big --size 1920x1080 --max-memory 4GiB  # a whole budgeted run in a child process (lesson 13)
+
+Exit codes: 0 done, 2 bad input (the last line of stderr says what to do), 1 unexpected failure, 130 interrupted."""
+
+def build_bench_parser() -> argparse.ArgumentParser:
+    "The parser of `stylecourse bench`: its flags are `BenchConfig`'s fields."
+    p = CommandParser(prog="stylecourse bench", description="Time style_transfer against the PyTorch tutorial's design "
+                "(same layers, loss and number of L-BFGS evaluations) in fp32 and bf16, and print one table.",
+                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_BENCH_EXAMPLES)
+    add_flags(p, BenchConfig)
+    p.set_defaults(run=_bench)
+    return p
+
+def main(argv=None, debug: bool = False) -> int:
+    "`stylecourse bench`: time style_transfer against the tutorial's design and print one table; returns the exit code."
+    return run_command(build_bench_parser(), argv, debug=debug)  # lesson 09's exit codes and error lines

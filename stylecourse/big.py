@@ -19,7 +19,7 @@ from fastcore.basics import patch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from .images import check_int, save_image
+from .images import check_int, save_image, write_atomic
 from .optimize import OPTIMIZERS
 from .lbfgs import LBFGS
 from .vgg import (imagenet_normalize, layer_weights, layer_shapes, deepest_layer, receptive_field, total_stride,
@@ -545,9 +545,7 @@ def bench_big(size=BIG_SIZE, max_memory=BIG_BUDGET, steps=BIG_STEPS, precision="
     out = run_child(size, options, threads=threads, save=save)
     out |= dict(budget=parse_memory(max_memory), precision=precision, weights=weights)
     if save is not None:  # the numbers beside the pictures, written whole or not at all
-        path = os.path.join(save, "bench.json")
-        with open(path + ".tmp", "w") as f: json.dump(out, f, indent=1)
-        os.replace(path + ".tmp", path)
+        write_atomic(os.path.join(save, "bench.json"), lambda f: f.write(json.dumps(out, indent=1).encode()))
     return out
 
 def format_big(r: dict) -> str:

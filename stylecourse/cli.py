@@ -4,11 +4,12 @@
 
 # %% auto #0
 __all__ = ['EXIT_OK', 'EXIT_FAILED', 'EXIT_USAGE', 'EXIT_INTERRUPTED', 'FLAG_NAMES', 'LATER_COMMANDS', 'CommandParser',
-           'build_parser', 'UsageError', 'output_path', 'run_command', 'main']
+           'options_of', 'add_flags', 'given', 'DemoConfig', 'build_parser', 'UsageError', 'output_path', 'run_command',
+           'main']
 
 # %% ../nbs/09_cli.ipynb #d4d7cd6e
-import argparse, ast, contextlib, importlib, io, os, signal, sys, time, types, typing, warnings
-from dataclasses import fields
+import argparse, ast, contextlib, importlib, inspect, io, os, signal, sys, time, types, typing, warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 # %% ../nbs/09_cli.ipynb #e72795e4
@@ -87,45 +88,97 @@ def _number_or_word(kind):
     parse.__name__ = kind.__name__
     return parse
 
-def _config_flags(parser, config_class):
-    "One flag per field of `config_class` (but callbacks): name, type, default and help all come from the dataclass."
+def options_of(source) -> dict:
+    """The keyword options of `source` (a config dataclass, a class or a function) as {name: (type, default, help)}:
+    every parameter with a default, its annotation (else the default's type) and its docments comment."""
     from fastcore.docments import docments
-    docs, defaults = docments(config_class), config_class()
-    for f in fields(config_class):
-        if f.name == "callbacks": continue  # functions cannot be typed in a terminal
-        kw = dict(dest=f.name, default=None, help=f"{docs[f.name]} (default {getattr(defaults, f.name)!r})")
-        args = typing.get_args(f.type) if isinstance(f.type, types.UnionType) else (f.type,)
-        plain = [a for a in args if a is not type(None)]  # `int | None` is an int that may be left out
-        if f.name in config_class.CHOICES: kw["choices"] = config_class.CHOICES[f.name]
-        if f.type is bool: kw["action"] = argparse.BooleanOptionalAction
-        elif plain in ([int], [float]): kw.update(type=_number(plain[0]), metavar="N" if plain[0] is int else "X")
-        elif f.name.endswith("_layers"): kw.update(type=_layer, nargs="*", metavar="LAYER[:W]")
-        elif f.name.endswith("_kwargs"): kw.update(type=_key_value, nargs="+", metavar="KEY=VALUE")
-        elif kind := _elements(f.type):  # several values: --scales 128 256, --mask a.png b.png
-            kw.update(nargs="+", metavar={int: "N", float: "X"}.get(kind, "PATH"))
-            if kind is not str: kw["type"] = _number_or_word(kind) if str in args else _number(kind)
-        parser.add_argument("--" + FLAG_NAMES.get(f.name, f.name).replace("_", "-"), **kw)
+    fn = source.__init__ if isinstance(source, type) else source
+    try: docs = docments(source)
+    except OSError: docs = {}  # no source to read the comments from (a .pyc-only install): flags without help
+    hints, out = typing.get_type_hints(fn), {}
+    for name, p in inspect.signature(source).parameters.items():
+        if p.default is inspect.Parameter.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD): continue
+        kind = hints.get(name, str if p.default is None else type(p.default))
+        out[name] = (kind, p.default, docs.get(name) or "")
+    return out
 
-def _config_options(args, config_class) -> dict:
-    "The options the user gave, as `config_class` keywords (layers with weights become a dict)."
+def _flag_kwargs(name, kind, choices) -> dict:
+    "argparse keywords for an option of type `kind`; every value is parsed only, the config or function checks it."
+    args = typing.get_args(kind) if isinstance(kind, types.UnionType) else (kind,)
+    plain = [a for a in args if a is not type(None)]  # `int | None` is an int that may be left out
+    kw = {"choices": choices} if choices is not None else {}
+    if kind is bool: kw["action"] = argparse.BooleanOptionalAction
+    elif plain in ([int], [float]): kw.update(type=_number(plain[0]), metavar="N" if plain[0] is int else "X")
+    elif name.endswith("_layers"): kw.update(type=_layer, nargs="*", metavar="LAYER[:W]")
+    elif name.endswith("_kwargs"): kw.update(type=_key_value, nargs="+", metavar="KEY=VALUE")
+    elif elem := _elements(kind):  # several values: --scales 128 256, --mask a.png b.png, --layers relu1_1 relu2_1
+        kw.update(nargs="+", metavar={int: "N", float: "X"}.get(elem, "PATH" if typing.get_args(kind) == () or tuple in args else "NAME"))
+        if elem is not str: kw["type"] = _number_or_word(elem) if str in args else _number(elem)
+    elif not {str, object} & set(plain):  # a string (a word, a path, "8GiB") is the config's to parse
+        raise TypeError(f"option {name!r} has type {kind}, which add_flags cannot read from a terminal")
+    return kw
+
+def add_flags(parser, *sources, skip=("callbacks",), choices=None) -> dict:
+    """One flag per keyword option of each of `sources` (see `options_of`), but those in `skip`: name, type, default
+    and help come from the source, choices from its `CHOICES` (or `choices`). An option that two sources share gets one
+    flag, and their defaults must agree: one default per option. Every value defaults to None (not given), so the
+    source's own default applies. Returns {name: default}."""
+    seen = {}
+    for source in sources:
+        pick = {**getattr(source, "CHOICES", {}), **(choices or {})}
+        for name, (kind, default, doc) in options_of(source).items():
+            if name in skip: continue
+            if name in seen:
+                if seen[name] != default: raise TypeError(f"option {name!r} defaults to {seen[name]!r} and {default!r}: give it one default")
+                continue
+            seen[name] = default
+            kw = _flag_kwargs(name, kind, pick.get(name))
+            shown = f" (default {default!r})" if default not in (None, ()) and kind is not bool else ""
+            parser.add_argument("--" + FLAG_NAMES.get(name, name).replace("_", "-"), dest=name, default=None,
+                                help=doc + shown, **kw)
+            if name == "progress": parser.add_argument("-q", "--quiet", dest="progress", action="store_false", help="no progress bar (= --no-progress)")
+    return seen
+
+def given(args, source) -> dict:
+    "The options of `source` that the user gave on the command line, as its keywords (layers with weights become a dict)."
     out = {}
-    for f in fields(config_class):
-        v = getattr(args, f.name, None)
+    for name, (kind, _, _) in options_of(source).items():
+        v = getattr(args, name, None)
         if v is None: continue
-        if f.name.endswith("_layers"): v = dict(x if isinstance(x, tuple) else (x, 1.0) for x in v) if any(isinstance(x, tuple) for x in v) else tuple(v)
-        if f.name.endswith("_kwargs"): v = dict(v)
-        elif isinstance(v, list) and not f.name.endswith("_layers"):  # one value for `int | tuple` (steps) is the int
-            v = v[0] if len(v) == 1 and isinstance(f.type, types.UnionType) and int in typing.get_args(f.type) else tuple(v)
-        out[f.name] = v
+        if name.endswith("_layers"): v = dict(x if isinstance(x, tuple) else (x, 1.0) for x in v) if any(isinstance(x, tuple) for x in v) else tuple(v)
+        elif name.endswith("_kwargs"): v = dict(v)
+        elif isinstance(v, list):  # one value for `int | tuple` (steps) is the int
+            v = v[0] if len(v) == 1 and isinstance(kind, types.UnionType) and int in typing.get_args(kind) else tuple(v)
+        out[name] = v
     return out
 
 LATER_COMMANDS = {"bench": ("stylecourse.bench", "lesson 10", "benchmarks ('stylecourse bench --help' for its options)"),
                   "nca": ("stylecourse.nca", "lesson 12", "neural cellular automata ('stylecourse nca --help')")}
 
+@dataclass
+class DemoConfig:
+    "The options of `stylecourse demo`: a small, complete style transfer that needs no files."
+    style: str = "waves"  # the generated style image (lesson 01's `style_image`)
+    size: int = 256  # longest side in pixels
+    steps: int = 150  # loss evaluations
+    weights: str = "auto"  # auto (falls back to random weights, loudly) | imagenet | random | PATH.pth
+    device: str | None = None  # cpu, cuda, mps (default: the best available)
+    progress: bool = True  # show a progress bar
+
+    def __post_init__(self):
+        from stylecourse.samples import STYLE_NAMES
+        if self.style not in STYLE_NAMES: raise ValueError(f"unknown style {self.style!r}; use one of {', '.join(STYLE_NAMES)}")
+
+    def transfer(self):
+        "The `TransferConfig` of this demo: its size, steps, device and progress, every other option at its default."
+        from stylecourse.transfer import TransferConfig
+        return TransferConfig(size=self.size, steps=self.steps, device=self.device, progress=self.progress)
+
 def build_parser() -> argparse.ArgumentParser:
     "The `stylecourse` argument parser: transfer and demo, and the later lessons' commands passed on unparsed."
     from stylecourse.transfer import TransferConfig, CONTROLS  # torch: seconds, the price of one owner for every option
     importlib.import_module(CONTROLS)  # lesson 11 registers more --colors and --style-loss choices: offer them all
+    from stylecourse.samples import STYLE_NAMES
     p = CommandParser(prog="stylecourse", description="Neural style transfer (Gatys et al.) from the stylecourse lessons.",
                 epilog="Run 'stylecourse COMMAND --help' for a command's options and examples.")
     p.add_argument("--debug", action="store_true", help="show a traceback for unexpected errors")
@@ -138,20 +191,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("style", metavar="STYLE", nargs="+", help="the painting: an image file or an http(s) URL, any shape; "
                    "several to mix them (--blend) or to place each in a region (--mask)")
     t.add_argument("-o", "--output", metavar="OUT", required=True, help="result file; its suffix sets the format (.png, .jpg, …)")
-    _config_flags(t, TransferConfig)
-    t.add_argument("-q", "--quiet", dest="progress", action="store_false", default=None, help="no progress bar (= --no-progress)")
+    add_flags(t, TransferConfig)
     t.set_defaults(run=_run_transfer)
 
     d = sub.add_parser("demo", help="style a sample photo with a generated style image", formatter_class=fmt,
                        epilog=_DEMO_EXAMPLES, description="Style matplotlib's Grace Hopper portrait with a generated "
                        "style image and write content, style and result images into DIR.")
     d.add_argument("-o", "--output", metavar="DIR", default="demo-output", help="folder for the images (default demo-output)")
-    d.add_argument("--style", default="waves", metavar="NAME", help="generated style: waves, mosaic, strokes, dots or swirls (default waves)")
-    d.add_argument("--size", type=_number(int), default=256, metavar="PX", help="longest side in pixels (default 256)")
-    d.add_argument("--steps", type=_number(int), default=150, metavar="N", help="loss evaluations (default 150)")
-    d.add_argument("--weights", default="auto", metavar="SOURCE", help="auto (falls back to random, loudly) | imagenet | random | PATH.pth")
-    d.add_argument("--device", default=None, metavar="DEV", help="cpu, cuda, mps (default: the best available)")
-    d.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_flags(d, DemoConfig, choices={"style": STYLE_NAMES})
     d.set_defaults(run=_run_demo)
 
     for name, (_, _, what) in LATER_COMMANDS.items():
@@ -255,8 +302,7 @@ def _catch_sigint():
 
 def _run_transfer(args) -> int:
     from stylecourse.transfer import TransferConfig, style_transfer
-    options = _config_options(args, TransferConfig)
-    cfg = TransferConfig(**options)  # every option checked before anything is read
+    cfg = TransferConfig(**given(args, TransferConfig))  # every option checked before anything is read
     out = output_path(args.output, inputs=(args.content, *args.style, cfg.init, cfg.weights, *(cfg.masks or ())))
     style = args.style[0] if len(args.style) == 1 else args.style
     t0 = time.perf_counter()
@@ -275,31 +321,31 @@ def _run_transfer(args) -> int:
 
 def _run_demo(args) -> int:
     folder = output_path(args.output, folder=True)
-    from stylecourse.samples import sample_image, style_image, STYLE_NAMES
-    from stylecourse.transfer import TransferConfig, style_transfer
+    from stylecourse.samples import sample_image, style_image
+    from stylecourse.transfer import style_transfer
     from stylecourse.vgg import WeightsError, RandomWeightsWarning
-    if args.style not in STYLE_NAMES: raise UsageError(f"unknown style {args.style!r}; use one of {', '.join(STYLE_NAMES)}")
-    cfg = TransferConfig(size=args.size, steps=args.steps, device=args.device, progress=not args.quiet)
-    content, style = sample_image(args.size), style_image(args.style, size=args.size)
+    demo = DemoConfig(**given(args, DemoConfig))
+    cfg = demo.transfer()  # every value checked before anything is made
+    content, style = sample_image(demo.size), style_image(demo.style, size=demo.size)
     random_used = []
     def on_warning(category, message):
         if issubclass(category, RandomWeightsWarning) and not random_used:
             random_used.append(message); print(_loud(_RANDOM_NOTICE), file=sys.stderr, flush=True)
-    print(f"demo: styling Grace Hopper ({args.size} px) with the generated {args.style!r} style, {args.steps} loss "
+    print(f"demo: styling Grace Hopper ({demo.size} px) with the generated {demo.style!r} style, {demo.steps} loss "
           "evaluations: a few minutes on a CPU, seconds on a GPU", file=sys.stderr, flush=True)
     run = lambda weights: style_transfer(content, style, cfg, weights=weights)
     t0 = time.perf_counter()
     with _warnings_to_stderr(on_warning):
-        try: result = run(args.weights)
+        try: result = run(demo.weights)
         except WeightsError as e:
-            if args.weights != "auto": raise
+            if demo.weights != "auto": raise
             print(f"warning: {_one_line(e)}", file=sys.stderr)
             random_used.append(str(e)); print(_loud(_RANDOM_NOTICE), file=sys.stderr, flush=True)
             result = run("random")
     paths = {name: _save(img, folder / f"{name}.png") for name, img in (("content", content), ("style", style), ("result", result))}
     took = f"{time.perf_counter() - t0:.0f} s"
     for name, path in paths.items(): print(f"{name + ':':8} {path}")
-    weights = (" with RANDOM weights (see the notice above)" if random_used else " with pretrained weights") if args.steps else \
+    weights = (" with RANDOM weights (see the notice above)" if random_used else " with pretrained weights") if demo.steps else \
         " (0 evaluations: no network ran, the result is the photo itself)"
     print(f"done in {took}{weights}")
     return EXIT_OK

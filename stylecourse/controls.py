@@ -110,17 +110,18 @@ def position_weights(features: torch.Tensor, mask=None) -> torch.Tensor:
 
 class GuidedGramStatistic(GramStatistic):
     "Gram matrices; with a mask, Gatys et al. 2017's guided Gram: products weighted by the mask, normalised by its area."
+    masks = True
     def distance(self, features: torch.Tensor, target: torch.Tensor, mask=None) -> torch.Tensor:
         if mask is None: return super().distance(features, target)
         m = position_weights(features, mask)
         g = _float(gram_matrix(features * m.sqrt().to(features.dtype), "none"))  # Σ_k m_k F_ik F_jk
         area = m.sum(dim=(1, 2, 3)).clamp_min(1e-12)[:, None, None].to(g.dtype)   # Σ_k m_k: H·W for a mask of ones
         g = {"hw": g / area, "chw": g / (area * features.shape[1]), "none": g}[self.norm]
-        return F.mse_loss(g, target.expand_as(g))
+        return (g - target.expand_as(g)).pow(2).mean((1, 2))  # one distance per image, as lesson 05's
 
     def __repr__(self): return f"GuidedGramStatistic(norm={self.norm!r})"
 
-STYLE_STATISTICS["gram"] = GuidedGramStatistic  # the same Gram matrix, now with masks
+STYLE_STATISTICS["guided-gram"] = GuidedGramStatistic  # "gram" keeps its meaning; a run with masks picks this one by default
 
 # %% ../nbs/11_controls.ipynb #2a389e09
 def weighted_mean_cov(features: torch.Tensor, weights: torch.Tensor) -> tuple:
@@ -134,6 +135,7 @@ def weighted_mean_cov(features: torch.Tensor, weights: torch.Tensor) -> tuple:
 
 class MeanCovStatistic:
     "The Gaussian view of a style: mean and covariance of the feature vectors (the centred Gram), compared by MSE."
+    masks, stochastic = True, False
     def __init__(self, norm: str = "hw"):  # `norm` is accepted as the registry builds every statistic with it
         if norm not in GRAM_NORMS: raise ValueError(f"MeanCovStatistic: norm must be one of {', '.join(GRAM_NORMS)}, got {norm!r}")
         self.norm = norm
@@ -143,7 +145,7 @@ class MeanCovStatistic:
 
     def distance(self, features: torch.Tensor, target: tuple, mask=None) -> torch.Tensor:
         mu, cov = weighted_mean_cov(features, position_weights(features, mask))
-        return F.mse_loss(mu, target[0].expand_as(mu)) + F.mse_loss(cov, target[1].expand_as(cov))
+        return (mu - target[0].expand_as(mu)).pow(2).mean(1) + (cov - target[1].expand_as(cov)).pow(2).mean((1, 2))  # [B]
 
     def blend(self, targets: list, weights: list) -> tuple:
         if not targets or len(targets) != len(weights): raise ValueError("MeanCovStatistic.blend: give one weight per target")
@@ -167,7 +169,8 @@ def _project(f: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
 
 def sliced_barycentre_distance(a: torch.Tensor, styles: list, directions: torch.Tensor, weights=None) -> torch.Tensor:
     """Mean squared difference between a's sorted projections and the weighted average of the styles' quantile functions
-    (the 1-D Wasserstein barycentre), `styles` a list of (features, weight); `weights` [B,1,H,W] weigh a's positions."""
+    (the 1-D Wasserstein barycentre), one per image of a [B]; `styles` a list of (features, weight), each with batch B
+    or 1 (shared by every image); `weights` [B,1,H,W] weigh a's positions."""
     pa, order = _project(a, directions).sort(dim=1)      # [B, N, K], ascending along positions
     n = pa.shape[1]
     if weights is None: w = pa.new_full(pa.shape, 1 / n)
@@ -175,8 +178,8 @@ def sliced_barycentre_distance(a: torch.Tensor, styles: list, directions: torch.
         w = weights.flatten(2).transpose(1, 2).to(pa.dtype).expand(-1, -1, pa.shape[2]).gather(1, order)  # sorted too
         w = w / w.sum(1, keepdim=True).clamp_min(1e-12)
     u = (w.cumsum(1) - w / 2) if weights is not None else ((torch.arange(n, device=pa.device, dtype=pa.dtype) + 0.5) / n)[None, :, None].expand_as(pa)
-    q = sum(wt * _quantiles(_project(b, directions).sort(dim=1)[0], u) for b, wt in styles)
-    return ((pa - q) ** 2 * w).sum(1).mean()
+    q = sum(wt * _quantiles(_project(b, directions).sort(dim=1)[0].expand(pa.shape[0], -1, -1), u) for b, wt in styles)
+    return ((pa - q) ** 2 * w).sum(1).mean(-1)
 
 def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
     "a [B,C,H,W], b [B,C,H',W'], directions [C,K] unit columns: mean squared difference of the sorted projections."
@@ -185,7 +188,7 @@ def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, directions: torch.Tenso
     if a.ndim != 4 or b.ndim != 4 or a.shape[1] != b.shape[1] or b.shape[0] != a.shape[0] or 0 in a.shape or 0 in b.shape:
         raise ValueError(f"sliced_wasserstein compares a [B,C,H,W] with b [B,C,H',W'] (the same B and C), both with positions; "
                          f"got {tuple(a.shape)} and {tuple(b.shape)}")
-    return sliced_barycentre_distance(a, [(b, 1.0)], directions)
+    return sliced_barycentre_distance(a, [(b, 1.0)], directions).mean()
 
 def random_directions(channels: int, k: int, generator: torch.Generator) -> torch.Tensor:
     "k random unit vectors in R^channels, as the columns of a [channels, k] matrix (drawn on the CPU: any device, same draws)."
@@ -195,7 +198,7 @@ def random_directions(channels: int, k: int, generator: torch.Generator) -> torc
 class SlicedStatistic:
     """Heitz et al. 2021: the sliced Wasserstein distance between feature distributions. The gradient comes from fresh
     seeded directions at each evaluation; the value from one fixed set, so that values of different evaluations compare."""
-    stochastic = True  # the gradient is a fresh draw's, not the value's: a line search would be misled
+    masks, stochastic = True, True  # stochastic: the gradient is a fresh draw's, not the value's: a line search would be misled
     def __init__(self, norm: str = "hw", directions: int | None = None, seed: int = 0):
         if norm not in GRAM_NORMS: raise ValueError(f"SlicedStatistic: norm must be one of {', '.join(GRAM_NORMS)}, got {norm!r}")
         self.norm, self.directions, self.seed = norm, directions, seed

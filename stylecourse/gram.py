@@ -77,11 +77,13 @@ def style_loss(f: torch.Tensor, target_gram: torch.Tensor, norm: str = "hw") -> 
 @runtime_checkable
 class StyleStatistic(Protocol):
     "What a style loss compares: a target taken once from the style's features, a distance to it, a blend of targets."
+    masks: bool = False       # True: `target` and `distance` take `mask=`, weights [B,1,H,W] of the positions that count
+    stochastic: bool = False  # True: `distance` draws at random, so two calls on the same features differ
     def target(self, features: torch.Tensor):
         "The statistic of the style image's features [B,C,H,W], computed once (no autograd history)."
         ...
     def distance(self, features: torch.Tensor, target) -> torch.Tensor:
-        "A scalar, differentiable in `features`, that is 0 when the features have the target's statistic."
+        "One number per image [B], differentiable in `features`, each 0 when its features have the target's statistic."
         ...
     def blend(self, targets: list, weights: list[float]):
         "One target mixing several styles' targets; `weights` already sum to 1."
@@ -98,7 +100,8 @@ class GramStatistic(StyleStatistic):
         with torch.no_grad(): return _at_least_fp32(gram_matrix(features, self.norm))
 
     def distance(self, features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return style_loss(features, target, self.norm)
+        g = _at_least_fp32(gram_matrix(features, self.norm))  # as in style_loss, kept apart per image
+        return (g - _match(target, g, "GramStatistic.distance", "the target Gram matrix")).pow(2).mean((1, 2))
 
     def blend(self, targets: list, weights: list[float]) -> torch.Tensor:
         if not targets or len(targets) != len(weights):
@@ -116,8 +119,9 @@ TEXTURE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 def synthesize_texture(style, layers=TEXTURE_LAYERS, size=128, steps=200, layer_weights=None, init=None,
                        opt="torch-lbfgs", lr=None, opt_kwargs=None, seed=0, vgg=None, weights="auto", device=None,
-                       callbacks=(), progress=True) -> torch.Tensor:
-    "Gatys et al. (2015): optimise noise until its Gram matrices on `layers` match those of the texture `style`."
+                       callbacks=(), progress=True, style_loss="gram") -> torch.Tensor:
+    """Gatys et al. (2015): optimise noise until its Gram matrices on `layers` match those of the texture `style`
+    (`style_loss`: another statistic's name in `STYLE_STATISTICS`, such as lesson 11's)."""
     # imported here so that `import stylecourse.gram` does not load torchvision
     from stylecourse.images import load_image, default_device
     from stylecourse.optimize import optimize_image
@@ -133,14 +137,15 @@ def synthesize_texture(style, layers=TEXTURE_LAYERS, size=128, steps=200, layer_
     if vgg is None: vgg = load_vgg19(weights, device=device, last_layer=deepest_layer(layers))
     style = load_image(style, size=size).to(device)
     if init is None: init = torch.rand(style.shape, generator=torch.Generator().manual_seed(seed))
-    stat = GramStatistic("hw")
+    if style_loss not in STYLE_STATISTICS: raise ValueError(f"unknown style_loss {style_loss!r}; use one of {', '.join(STYLE_STATISTICS)}")
+    stat = STYLE_STATISTICS[style_loss](norm="hw")
     with FeatureExtractor(vgg, layers) as fx:
         with torch.no_grad(): targets = {l: stat.target(f) for l, f in fx(imagenet_normalize(style[None])).items()}
         # each layer's error relative to the size of its target: 0 for a perfect match, 1 for all-zero features
         scale = {l: 1 / targets[l].pow(2).mean().clamp_min(1e-12) for l in layers}
         def loss_fn(img):
             feats = fx(imagenet_normalize(img[None]))
-            parts = {l: scale[l] * stat.distance(feats[l], targets[l]) for l in layers}
+            parts = {l: scale[l] * stat.distance(feats[l], targets[l]).mean() for l in layers}
             return sum(lw[l] * parts[l] for l in layers), parts
         return optimize_image(loss_fn, init.to(device), steps=steps, opt=opt, lr=lr, opt_kwargs=opt_kwargs,
                               callbacks=callbacks, progress=progress, desc="texture")

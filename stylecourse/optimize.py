@@ -13,6 +13,8 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from .images import check_callbacks
+
 # %% ../nbs/02_pixel_copy.ipynb #ec3f93f8
 class LossHistory:
     "Callback that logs every evaluation: `.steps` (1-based) and `.losses` (name -> list of floats, aligned with `.steps`)."
@@ -71,8 +73,6 @@ def _check_args(loss_fn, init, steps, opt, lr, opt_kwargs, param, callbacks):
     if opt_kwargs is not None and not isinstance(opt_kwargs, dict):
         raise ValueError(f"opt_kwargs must be a dict of optimizer arguments, got {type(opt_kwargs).__name__}")
     if param not in PARAMS: raise ValueError(f"unknown param {param!r}: use 'clamp' or 'sigmoid'")
-    for cb in callbacks:
-        if not callable(cb): raise ValueError(f"each callback must be callable as cb(step, image, losses), got {cb!r}")
 
 # %% ../nbs/02_pixel_copy.ipynb #cc1c1705
 def _parameterise(init: Tensor, param: str):
@@ -145,7 +145,7 @@ def optimize_image(
     desc: str | None = None,             # the progress bar's label
 ) -> Tensor:                             # the best image seen: detached, in init's shape, values in [0,1]
     "Optimise the pixels of `init` for `steps` evaluations of `loss_fn(img)`; return the best image, in `init`'s shape."
-    callbacks = (callbacks,) if callable(callbacks) else tuple(callbacks)
+    callbacks = check_callbacks(callbacks)
     _check_args(loss_fn, init, steps, opt, lr, opt_kwargs, param, callbacks)
     p, to_image = _parameterise(init, param)
     optimizer = _make_optimizer(opt, [p], lr, opt_kwargs)

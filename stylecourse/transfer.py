@@ -9,14 +9,14 @@ __all__ = ['CONTENT_LAYERS', 'STYLE_LAYERS', 'STYLE_WEIGHT', 'TUTORIAL_CONTENT_L
            'style_transfer']
 
 # %% ../nbs/07_style_transfer.ipynb #1cc1922d
-import contextlib, dataclasses, importlib, inspect, sys, warnings
+import contextlib, dataclasses, importlib, math, sys, warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import ClassVar
-import torch, torch.nn.functional as F
+import numpy as np, torch, torch.nn.functional as F
 
-from .images import load_image, default_device, check_int, check_weight
+from .images import load_image, default_device, check_int, check_weight, check_callbacks, SEED_MAX
 from .optimize import optimize_image, OPTIMIZERS, PARAMS
 from .vgg import load_vgg19, imagenet_normalize, layer_weights, min_side, deepest_layer
 from .hooks import FeatureExtractor
@@ -78,14 +78,15 @@ def make_transfer_loss(fx, content: torch.Tensor, style: torch.Tensor, content_l
         P = {l: f.float() for l, f in features(content).items() if l in cws}            # content targets P^l
         targets = [{l: stat.target(f) for l, f in features(s).items() if l in sws} for s in styles]  # e.g. Grams A^l
     if masks is None:  # one target per layer: the styles mixed by the statistic's own rule (one style: itself)
-        weights = [w / sum(style_blend) for w in style_blend] if style_blend else [1 / len(styles)] * len(styles)
+        top = max(style_blend) if style_blend else 1.0  # divided by the largest first: 1e308 + 1e308 must not overflow
+        weights = [w / top / sum(v / top for v in style_blend) for w in style_blend] if style_blend else [1 / len(styles)] * len(styles)
         A, regions = [{l: stat.blend([t[l] for t in targets], weights) for l in sws}], [{}]
     else: A, regions = targets, [dict(mask=m.reshape(1, 1, *m.shape[-2:])) for m in masks]  # each style in its region
 
     def loss_fn(img):
         feats = features(img)                                                             # F^l for every layer
         content_l = {l: _mse(feats[l].float(), P[l]) for l in cws}                        # eq. 1 (mean, not ½·sum)
-        style_l = {l: sum(stat.distance(feats[l], a[l], **r) for a, r in zip(A, regions)) for l in sws}  # eq. 3, 4
+        style_l = {l: sum(stat.distance(feats[l], a[l], **r).mean() for a, r in zip(A, regions)) for l in sws}  # eq. 3, 4
         content_term = content_weight * sum(w * content_l[l] for l, w in cws.items())    # α·L_content
         style_term = style_weight * sum(w * style_l[l] for l, w in sws.items())          # eq. 5, times β
         tv_term = tv_weight * total_variation(img) if tv_weight else img.new_zeros(())   # γ·TV (not in the paper)
@@ -126,6 +127,12 @@ def make_optimizer(name: str = "lbfgs", opt_kwargs: dict | None = None):
     if name not in OPTIMIZERS: raise ValueError(f"unknown optimizer {name!r}; use one of {', '.join(OPTIMIZERS)}")
     cls, defaults = OPTIMIZERS[name]
     kwargs = defaults | dict(opt_kwargs or {})
+    for k in ("history_size", "max_iter", "max_eval"):  # torch takes 2.5 or 0 here, and fails only once the run is under way
+        if kwargs.get(k) is not None: check_int(kwargs[k], f"opt_kwargs {k}", 1)
+    for k in ("tolerance_grad", "tolerance_change"):
+        if k in kwargs: check_weight(kwargs[k], f"opt_kwargs {k}")
+    if "lr" in kwargs and not check_weight(kwargs["lr"], "the learning rate lr") > 0:
+        raise ValueError(f"the learning rate lr must be above 0, got {kwargs['lr']!r}: with 0 nothing moves")
     def make(params): return cls(params, **kwargs)
     try: make([torch.zeros(1, requires_grad=True)])  # fail now, not after loading the network
     except (TypeError, ValueError) as e: raise ValueError(f"optimizer {name!r} rejects opt_kwargs {kwargs}: {e}") from None
@@ -173,7 +180,7 @@ class TransferConfig:
     style_blend: tuple[float, ...] | None = None  # with several styles: their weights, normalised to sum 1 (None: equal)
     masks: tuple | None = None       # with several styles: one content mask each ([H,W] in [0,1], or a grey image): where it goes
     scales: tuple[int, ...] | str = ()  # coarse to fine: smaller sizes, increasing, optimised first, each starting from the last; "auto" (lesson 13) picks them
-    style_loss: str = "gram"         # the style statistic, a name in STYLE_STATISTICS: "gram"; lesson 11 adds "meancov", "sliced"
+    style_loss: str = _Default("gram")  # the style statistic, a name in STYLE_STATISTICS: "gram"; lesson 11 adds "guided-gram", "meancov", "sliced"; left out with masks, "guided-gram"
     tileable: bool = False           # circular padding in every convolution, so that the result tiles without seams
     max_memory: int | str | None = None  # a memory budget: bytes or "6GiB" ("6GB" = 6·10⁹); the run plans history, checkpoints and tiles to fit it (lesson 13)
     tile: int | None = None          # cut the image into tiles of this core side in px (a halo is added; exact); None: the plan decides
@@ -186,9 +193,10 @@ class TransferConfig:
     def __post_init__(self):
         put = lambda name, value: object.__setattr__(self, name, value)  # frozen: normalise once, here
         put("size", check_int(self.size, "size (the longest side in pixels)", 1))
-        for name in ("style_blend", "masks", "scales"):  # a list, or one value, becomes a tuple
+        for name in ("style_blend", "masks", "scales"):  # a list (an array of numbers), or one value, becomes a tuple
             if (v := getattr(self, name)) is not None and not isinstance(v, tuple):
-                put(name, tuple(v) if isinstance(v, (list, range)) else (v,))
+                many = isinstance(v, (list, range)) or (name != "masks" and isinstance(v, (np.ndarray, torch.Tensor)) and v.ndim == 1)
+                put(name, tuple(v.tolist() if isinstance(v, (np.ndarray, torch.Tensor)) else v) if many else (v,))
         if self.scales in (("auto",), "auto"): put("scales", "auto")
         else: put("scales", tuple(check_int(s, "scales (the sizes of the coarse levels, or 'auto')", 1) for s in self.scales))
         if self.max_memory is not None: put("max_memory", parse_memory(self.max_memory))
@@ -202,8 +210,7 @@ class TransferConfig:
             raise ValueError(f"steps has {len(counts)} counts for {len(self.scales) + 1} levels (scales, then size): give one per level, or one")
         counts = tuple(check_int(n, "steps (the number of loss evaluations)", 0) for n in counts)
         put("steps", counts if len(counts) > 1 else counts[0])
-        put("seed", check_int(self.seed, "seed", 0))
-        if self.seed >= 2**63: raise ValueError(f"seed must be below 2**63, got {self.seed}")
+        put("seed", check_int(self.seed, "seed", 0, SEED_MAX))
         for name in ("content_weight", "style_weight", "tv_weight"): put(name, check_weight(getattr(self, name), name))
         for name in ("content_layers", "style_layers"): put(name, tuple(v) if isinstance(v := getattr(self, name), list) else v)
         layers = [*layer_weights(self.content_layers, "content_layers"), *layer_weights(self.style_layers, "style_layers")]
@@ -213,7 +220,7 @@ class TransferConfig:
                              f"the pools before it need images of at least {min_side(layers)} px on each side; "
                              f"use sizes ≥ {min_side(layers)} or shallower layers")
         for name, allowed in self.CHOICES.items():
-            if getattr(self, name) not in allowed:
+            if not isinstance(getattr(self, name), str) or getattr(self, name) not in allowed:
                 more = f" (lesson 11 adds more: import {CONTROLS})" if name in ("colors", "style_loss") and CONTROLS not in sys.modules else ""
                 raise ValueError(f"unknown {name} {getattr(self, name)!r}; use one of {', '.join(allowed)}{more}")
         if self.style_blend is not None:
@@ -221,11 +228,13 @@ class TransferConfig:
             if not sum(self.style_blend) > 0: raise ValueError("style_blend weights are all 0; give at least one positive weight")
         if self.masks is not None and self.style_blend is not None:
             raise ValueError("masks and style_blend cannot be used together (masks place the styles, style_blend mixes them); give one")
-        if self.masks is not None and "mask" not in inspect.signature(STYLE_STATISTICS[self.style_loss].distance).parameters:
+        if isinstance(self.style_loss, _Default):  # not chosen: the Gram matrix, weighed by the masks when there are masks
+            put("style_loss", _Default("guided-gram" if self.masks is not None and "guided-gram" in STYLE_STATISTICS else "gram"))
+        if self.masks is not None and not STYLE_STATISTICS[self.style_loss].masks:
             raise ValueError(f"masks need a style statistic that weighs features by a mask, and style_loss={self.style_loss!r} "
-                             f"does not yet: import {CONTROLS} (lesson 11), which teaches it")
+                             f"does not: use 'guided-gram', 'meancov' or 'sliced' (import {CONTROLS}, lesson 11, which teaches them)")
         _check_init(self.init)
-        stochastic = getattr(STYLE_STATISTICS[self.style_loss], "stochastic", False)
+        stochastic = STYLE_STATISTICS[self.style_loss].stochastic
         if isinstance(self.optimizer, _Default):  # not chosen: the default that fits the statistic (kept as a default, so replace() can change it back)
             put("optimizer", _Default("lbfgs" if stochastic else "lbfgs-wolfe"))
         make_optimizer(self.optimizer, self.opt_kwargs)  # a misspelt optimiser option fails here
@@ -233,10 +242,7 @@ class TransferConfig:
         if searches and stochastic: raise ValueError(
             f"style_loss={self.style_loss!r} changes at every evaluation, which misleads a line search: use optimizer='lbfgs' or 'adam'")
         resolve_device(self.device)
-        cbs = (self.callbacks,) if callable(self.callbacks) else self.callbacks
-        if isinstance(cbs, (str, bytes)) or not hasattr(cbs, "__iter__") or not all(map(callable, cbs := tuple(cbs))):
-            raise ValueError(f"callbacks must be a function cb(step, image, losses) or a list of them, got {self.callbacks!r}")
-        put("callbacks", cbs)
+        put("callbacks", check_callbacks(self.callbacks))
         for name in ("tileable", "progress"):
             if not isinstance(getattr(self, name), bool): raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
 
@@ -298,22 +304,34 @@ class _Honest:
             raise ValueError(f"the loss never fell below its starting value in {self.n} evaluations, so the result would be "
                              "the start: check the weights and the optimiser's options (a smaller lr)")
 
-def _level_images(content, styles, masks, size, layers, sws, dev) -> tuple:
+def _mask(m, i: int) -> torch.Tensor:
+    "Mask number `i` as a float [H,W] in [0,1]: a tensor ([H,W] or [1,H,W]; bool, 0/1 or 0–255 integers, floats) or an image."
+    if not isinstance(m, torch.Tensor): return load_image(m, background=0).mean(0)  # transparent: not this style's region
+    if m.layout != torch.strided or m.is_meta or m.ndim not in (2, 3) or (m.ndim == 3 and m.shape[0] != 1) or 0 in m.shape:
+        raise ValueError(f"mask {i} must be a dense, non-empty [H,W] tensor (or [1,H,W]), got {m.layout} {tuple(m.shape)} on {m.device}")
+    m = m.detach().reshape(m.shape[-2:])
+    if not m.is_floating_point(): m = m.float() / (1 if m.dtype == torch.bool or m.max() <= 1 else 255)
+    return m
+
+def _level_images(content, styles, masks, size, layers, sws, dev, option="size") -> tuple:
     "The content, the styles and the masks (content-shaped, [h,w] in [0,1]) at one size, each checked against the layers."
     content_img, style_imgs = load_image(content, size).to(dev), [load_image(s, size).to(dev) for s in styles]
     for what, img, lyrs in (("content", content_img, layers), *(("style", s, sws) for s in style_imgs)):
-        if lyrs and min(img.shape[-2:]) < min_side(lyrs):
-            raise ValueError(f"the {what} image is {img.shape[-1]}×{img.shape[-2]} px at size={size}; layer {deepest_layer(lyrs)} needs "
-                             f"≥ {min_side(lyrs)} px on each side: use a larger size or a less elongated image")
-    grey = [(m.float() if m.dtype == torch.bool else m) if isinstance(m, torch.Tensor) and m.ndim == 2
-            else load_image(m, background=0).mean(0) for m in masks or ()]  # transparent: not this style's region
-    if not all(m.is_floating_point() and torch.isfinite(m).all() and 0 <= m.min() and m.max() <= 1 for m in grey):
+        if lyrs and min(img.shape[-2:]) < (least := min_side(lyrs)):
+            need = math.ceil(least * max(img.shape[-2:]) / min(img.shape[-2:]))
+            raise ValueError(f"the {what} image is {img.shape[-1]}×{img.shape[-2]} px at {option}={size}; layer {deepest_layer(lyrs)} "
+                             f"needs ≥ {least} px on each side: use {option} ≥ {need}, or a less elongated image")
+    grey = [_mask(m, i) for i, m in enumerate(masks or (), 1)]
+    if not all(torch.isfinite(m).all() and 0 <= m.min() and m.max() <= 1 for m in grey):
         raise ValueError("masks must hold numbers in [0,1] (an [H,W] float tensor or an image); scale the mask")
+    h, w = content_img.shape[-2:]
     for i, m in enumerate(grey, 1):
         if not m.max() > 0: raise ValueError(f"mask {i} is 0 everywhere (black or transparent), so style {i} would go nowhere; "
                                              "paint its region white")
-    hw = content_img.shape[-2:]  # the masks at the content's shape: averaged over areas, so soft edges stay soft
-    return content_img, style_imgs, None if masks is None else [F.interpolate(m.float()[None, None].to(dev), size=hw, mode="area")[0, 0] for m in grey]
+        if abs(m.shape[-1] * h - m.shape[-2] * w) > max(h, w) + 0.02 * m.shape[-1] * h:  # more than a pixel's rounding: stretched
+            raise ValueError(f"mask {i} is {m.shape[-1]}×{m.shape[-2]}, another shape than the content ({w}×{h}): it would be "
+                             "stretched; give masks with the content's aspect ratio")
+    return content_img, style_imgs, None if masks is None else [F.interpolate(m[None, None].to(dev), size=(h, w), mode="area")[0, 0] for m in grey]
 
 def style_transfer(content, style, config: TransferConfig | None = None, **options) -> torch.Tensor:
     """Paint `content` in the style of `style` (Gatys, Ecker & Bethge 2016); returns a [3,H,W] CPU tensor in [0,1].
@@ -331,6 +349,7 @@ def style_transfer(content, style, config: TransferConfig | None = None, **optio
         warnings.warn(f"style_loss={cfg.style_loss!r} changes at every evaluation, so this run uses optimizer={cfg.optimizer!r} "
                       f"(no line search) instead of the default {TransferConfig.optimizer!r}", stacklevel=2)
     styles = list(style) if isinstance(style, (list, tuple)) else [style]
+    if not styles: raise ValueError("style is an empty list: give one style image, or several")
     for name, given in (("style_blend", cfg.style_blend), ("masks", cfg.masks)):
         if given is not None and len(given) != len(styles): raise ValueError(f"{name} has {len(given)} entries for {len(styles)} style images; give one per style")
     cws, sws = layer_weights(cfg.content_layers, "content_layers"), layer_weights(cfg.style_layers, "style_layers")
@@ -348,7 +367,8 @@ def style_transfer(content, style, config: TransferConfig | None = None, **optio
     stat = STYLE_STATISTICS[cfg.style_loss](norm=cfg.gram_norm)
     x, vgg, done = None, None, 0  # done: evaluations of the levels before, so that callbacks see one running count
     for size, steps, plan in zip(levels, budgets, plans):
-        content_img, style_imgs, masks = _level_images(content, styles, cfg.masks, size, layers, sws, dev)
+        content_img, style_imgs, masks = _level_images(content, styles, cfg.masks, size, layers, sws, dev,
+                                                       "size" if size == cfg.size else "scales")
         content_in, styles_in, to_rgb = COLOR_MODES[cfg.colors](content_img, style_imgs)
         x = initial_image(cfg.init, content_in, styles_in[0], cfg.seed) if x is None else _resize(x, *content_in.shape[-2:])
         if steps == 0: continue

@@ -8,7 +8,7 @@ __all__ = ['SAMPLE', 'UPLOAD', 'GIVEN', 'enable_colab_widgets', 'to_png', 'loss_
 # %% ../nbs/08_widgets.ipynb #c1bc1bd4
 import importlib, io, threading, time
 from pathlib import Path
-import numpy as np, torch
+import torch
 import ipywidgets as W
 from fastcore.basics import patch
 from PIL import Image
@@ -18,6 +18,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from .images import load_image, save_image, to_uint8
 from .samples import sample_image, style_image, STYLE_NAMES
 from .transfer import style_transfer, TransferConfig, CONTROLS
+from .vgg import layer_weights, min_side
 
 # %% ../nbs/08_widgets.ipynb #b1b9ef4f
 def enable_colab_widgets() -> bool:
@@ -42,14 +43,14 @@ def _loss_axes(ax, losses: dict):
     total = [y for y in losses.get("loss", []) if y > 0]
     if total: ax.set_ylim(bottom=min(total) / 100)
 
-def loss_png(steps, losses: dict, width: float = 4.0, height: float = 3.0, dpi: int = 80) -> bytes:
+def loss_png(steps, losses: dict, width: float = 4.0, height: float = 3.0, dpi: int = 80, xlabel: str = "loss evaluation") -> bytes:
     "PNG bytes of loss curves (name → values per step) on a log scale, drawn without pyplot (safe in a thread)."
     fig = Figure(figsize=(width, height), dpi=dpi)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     for name, ys in losses.items():
         if any(y > 0 for y in ys): ax.plot(steps[:len(ys)], ys, label=name, lw=2 if name == "loss" else 1)
-    ax.set(yscale="log", xlabel="loss evaluation", title="loss")
+    ax.set(yscale="log", xlabel=xlabel, title="loss")
     _loss_axes(ax, losses)
     fig.tight_layout()
     buf = io.BytesIO()
@@ -66,15 +67,16 @@ class StyleTransferApp:
     every `every` evaluations and returns True once Stop is pressed, which ends the run after the evaluation in
     progress and keeps the best image. `content`/`style`: anything `load_image` takes (default: the sample photo and a
     generated style). `config` and keyword options are `style_transfer`'s (a `TransferConfig`, default 128 px and 100
-evaluations); the sliders start from it. `.widget` is the
+evaluations: `QUICK`); the sliders start from it. `.widget` is the
     UI; the app displays itself as a notebook cell's last value."""
+    QUICK = dict(size=128, steps=100)  # a widget wants quick runs: its own size and steps, every other default from TransferConfig
+
     def __init__(self, content=None, style=None, config: TransferConfig | None = None, *, every: int = 5,
                  save_path="stylized.png", thumb: int = 96, **options):
         enable_colab_widgets()
         importlib.import_module(CONTROLS)  # lesson 11's colour modes: the colour menu offers every registered one
         self.given = {"content": content, "style": style}
-        # a widget wants quick runs: its own size and steps, every other default from TransferConfig
-        self.config, self.thumb = (config or TransferConfig(size=128, steps=100)).replace(**options), thumb
+        self.config, self.thumb = (config or TransferConfig(**self.QUICK)).replace(**options), thumb
         size, steps, style_weight = self.config.size, self.config.steps, self.config.style_weight
         self.result = self.error = self.best = self.stop_step = self._thread = None
         self.step, self.previews, self.steps, self.losses, self._every = 0, 0, [], {}, every
@@ -90,7 +92,8 @@ evaluations); the sliders start from it. `.widget` is the
                                  description="colours", layout=lay, style=sty)
         self.style_weight = W.FloatLogSlider(value=style_weight, base=10, min=-2, max=8, step=0.25,
                                              readout_format=".2g", description="style weight", layout=lay, style=sty)
-        self.size = W.IntSlider(value=size, min=16, max=max(512, size), step=16, description="size (px)", layout=lay, style=sty)
+        least = min_side([*layer_weights(self.config.content_layers), *layer_weights(self.config.style_layers)])
+        self.size = W.IntSlider(value=size, min=least, max=max(512, size), step=least, description="size (px)", layout=lay, style=sty)
         self.n_steps = W.IntSlider(value=steps, min=1, max=max(1000, steps), description="evaluations", layout=lay, style=sty)
         self.every = W.IntSlider(value=every, min=1, max=50, description="preview every", layout=lay, style=sty)
         self.run_button = W.Button(description="Run", button_style="success", icon="play")

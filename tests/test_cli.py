@@ -141,17 +141,59 @@ def test_help(capsys):
     assert code == 0 and "-o DIR" in out
 
 
-def test_every_config_field_has_a_flag(capsys):
-    "The transfer flags come from TransferConfig: a field without a flag (but callbacks) fails here."
-    from dataclasses import fields
+def _subparsers(parser):
+    "{name: sub-parser} of a parser built with add_subparsers."
+    import argparse
+    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+
+
+def _command_parsers():
+    "(command, its parser, the sources its flags come from) for every command."
+    from stylecourse.cli import DemoConfig, build_parser
     from stylecourse.transfer import TransferConfig
-    code, out, _ = run(capsys, "transfer", "--help")
-    assert code == 0
-    from stylecourse.cli import FLAG_NAMES
-    flag = lambda name: "--" + FLAG_NAMES.get(name, name).replace("_", "-")
-    missing = [f.name for f in fields(TransferConfig) if f.name != "callbacks" and flag(f.name) not in out]
-    assert missing == [] and "--blend" in out and "--mask" in out
-    for choice in ("luminance", "histogram", "meancov", "sliced"): assert choice in out  # lesson 11's, loaded by the command
+    from stylecourse.nca import NCA, train_nca, grow_frames, export_html, build_nca_parser
+    from stylecourse.bench import BenchConfig, build_bench_parser
+    top, nca = _subparsers(build_parser()), _subparsers(build_nca_parser())
+    return [("transfer", top["transfer"], (TransferConfig,)), ("demo", top["demo"], (DemoConfig,)),
+            ("nca train", nca["train"], (NCA, train_nca)), ("nca run", nca["run"], (grow_frames, export_html)),
+            ("bench", build_bench_parser(), (BenchConfig,))]
+
+
+def test_every_option_of_every_command_has_a_flag():
+    "Each command's parser, as built, has a flag with help for every option of its config or functions (but callbacks)."
+    from stylecourse.cli import options_of
+    for command, parser, sources in _command_parsers():
+        flags = {a.dest: a for a in parser._actions if a.option_strings}
+        for source in sources:
+            for name in options_of(source):
+                if name == "callbacks": continue
+                assert name in flags, f"{command}: {source.__qualname__}.{name} has no flag"
+                assert flags[name].help and len(flags[name].help) > 12, f"{command}: --{name} has no help"
+    for choice in ("luminance", "histogram", "meancov", "sliced"):  # lesson 11's registrations, loaded by the command
+        assert choice in _command_parsers()[0][1].format_help()
+
+
+def test_flags_refuse_what_they_cannot_read():
+    "add_flags fails loudly for an option type a terminal cannot give, and for two defaults of one option."
+    import argparse
+    from dataclasses import dataclass
+    from stylecourse.cli import add_flags, given
+    @dataclass
+    class Odd:
+        table: dict[str, int] | None = None  # a mapping: no flag can type it
+    with pytest.raises(TypeError, match="table"): add_flags(argparse.ArgumentParser(), Odd)
+    def f(size: int = 64): "one"
+    def g(size: int = 128): "two"
+    with pytest.raises(TypeError, match="one default"): add_flags(argparse.ArgumentParser(), f, g)
+    @dataclass
+    class Fine:
+        size: int = 64  # a side in pixels
+        names: tuple[str, ...] = ("a",)  # some names
+        quiet: bool = False  # say less
+    p = argparse.ArgumentParser()
+    add_flags(p, Fine)
+    assert given(p.parse_args([]), Fine) == {}  # left out: the config's own default applies
+    assert given(p.parse_args(["--size", "9", "--names", "x", "y", "--quiet"]), Fine) == dict(size=9, names=("x", "y"), quiet=True)
 
 
 def test_lesson_11_flags_reach_the_config(monkeypatch, images, tmp_path, capsys):
@@ -264,7 +306,7 @@ def test_too_little_memory_exits_2_with_a_size_that_fits(capsys, images, tmp_pat
     out = tmp_path / "r.png"
     code, _, err = run(capsys, "transfer", *images, "-o", out, *RUN)
     assert_clean_failure(code, err, out)
-    assert "needs about" in err and "use size=" in err or "no size fits" in err
+    assert "needs about" in err and ("use size=" in err or "no size fits" in err)
 
 
 def test_demo_with_no_evaluations_claims_no_weights(capsys, tmp_path, monkeypatch):
@@ -272,3 +314,56 @@ def test_demo_with_no_evaluations_claims_no_weights(capsys, tmp_path, monkeypatc
     code, out, err = run(capsys, "demo", "-o", tmp_path / "d", "--steps", "0", "--size", "32", "-q")
     assert code == 0, err
     assert "no network ran" in out and "pretrained" not in out and "RANDOM" not in out
+
+
+# Tiny stand-ins for the values the help examples use: every example must run, just smaller.
+TINY_VALUES = {"--size": ["32"], "--sizes": ["32"], "--scales": ["24", "28"], "--max-memory": ["1GiB"]}
+TINY_BIG = {"--size": ["96x64"]}
+TINY_TAIL = {"transfer": ["--steps", "2", "-q"], "demo": ["--steps", "2", "--size", "32", "-q"], "bench": ["--steps", "2"],
+             "nca train": ["--iterations", "2", "--size", "24", "--pool-size", "4", "--steps", "2", "3", "-q"]}
+
+
+def _examples(parser) -> list:
+    "The command lines in a parser's `examples:` epilog, without comments, as word lists after 'stylecourse'."
+    import shlex
+    lines = (parser.epilog or "").split("examples:")[-1].splitlines()
+    return [shlex.split(l.split("#")[0])[1:] for l in lines if l.strip().startswith("stylecourse ")]
+
+
+def _tiny(words, files):
+    "An example's words with its files made real and its sizes made tiny (a word such as 'auto' is kept)."
+    table, out, i = TINY_BIG if "--big" in words else TINY_VALUES, [], 0
+    while i < len(words):
+        w, n = words[i], 1
+        while w in table and i + n < len(words) and not words[i + n].startswith("-"): n += 1  # a flag's values
+        if w in table and words[i + 1].replace("x", "").isdigit(): out += [w, *table[w][: max(1, n - 1)]]
+        else: out += [files(x) if Path(x).suffix in (".jpg", ".png", ".pt", ".gif", ".html") else x for x in words[i:i + n]]
+        i += n
+    return out
+
+
+def test_every_help_example_runs(tmp_path, capsys, monkeypatch):
+    "Each example printed by `--help` (transfer, demo, nca train and run, bench) runs at tiny sizes and exits 0."
+    from stylecourse.cli import build_parser
+    from stylecourse.nca import build_nca_parser
+    from stylecourse.bench import build_bench_parser
+    rng = np.random.default_rng(0)
+    def files(name):
+        p = tmp_path / Path(name).name
+        if p.suffix in (".jpg", ".png") and p.stem in ("photo", "painting", "a", "b", "sky", "land") and not p.exists():
+            Image.fromarray(rng.integers(0, 255, (40, 56, 3), dtype=np.uint8)).save(p)
+        return str(p)
+    monkeypatch.chdir(tmp_path)
+    top, nca = _subparsers(build_parser()), _subparsers(build_nca_parser())
+    runs = [["transfer", *w[1:]] for w in _examples(top["transfer"])] + [["demo", *w[1:]] for w in _examples(top["demo"])]
+    runs += [["nca", *w[1:]] for w in _examples(nca["train"])] + [["bench", *w[1:]] for w in _examples(build_bench_parser())]
+    assert len(runs) >= 20 and any(w[:2] == ["nca", "run"] for w in runs), runs
+    for words in runs:
+        argv = _tiny(words, files)
+        command = " ".join(argv[:2]) if argv[0] == "nca" else argv[0]
+        argv += TINY_TAIL.get(command, [])
+        if command == "demo": argv += ["-o", str(tmp_path / "demo")]
+        if command == "bench" and "--big" not in argv and "--scales" not in argv: argv.append("--quick")
+        if command == "nca run" and argv[argv.index("-o") + 1].endswith(".gif"): argv += ["--steps", "8"]
+        code, out, err = run(capsys, *argv)
+        assert code == 0, (words, argv, err[-2000:])

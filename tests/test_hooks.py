@@ -6,10 +6,10 @@ import torch
 import torch.nn.functional as F
 import torchvision
 from torch import nn
-from torchvision.models.feature_extraction import create_feature_extractor, get_graph_node_names
+from torchvision.models.feature_extraction import create_feature_extractor
 
 from stylecourse.hooks import FeatureExtractor, Hook, Hooks
-from stylecourse.vgg import VGG19_LAYERS, RandomWeightsWarning, load_vgg19
+from stylecourse.vgg import RandomWeightsWarning, load_vgg19
 
 LAYERS = ["relu1_1", "conv2_2", "relu3_1", "conv4_2", "relu5_1"]
 
@@ -65,13 +65,6 @@ def test_equal_to_manual_forward(vgg, x):
     assert (feats["conv2_2"] < 0).any(), "conv outputs are pre-ReLU (no in-place ReLU overwrote them)"
 
 
-def test_equal_to_create_feature_extractor(vgg, x):
-    nodes = get_graph_node_names(vgg)[1][1:]
-    node_of = dict(zip(VGG19_LAYERS, nodes))          # FX renames conv1_1 -> conv1, conv1_2 -> conv1_1, ...
-    tv = create_feature_extractor(vgg, {node_of[l]: l for l in LAYERS})
-    with torch.no_grad(): ours, theirs = FeatureExtractor(vgg, LAYERS)(x), tv(x)
-    for k in LAYERS: assert torch.equal(ours[k], theirs[k]), k
-    assert hook_count(vgg) == 0
 
 
 def test_order_follows_the_request_and_repeats_drop(vgg, x):
@@ -169,11 +162,6 @@ def test_stops_after_the_last_needed_layer(vgg, x):
         assert later.stored is not None
 
 
-def test_stopping_early_gives_the_same_features(vgg, x):
-    with torch.no_grad():
-        a = FeatureExtractor(vgg, LAYERS[:3])(x)
-        b = FeatureExtractor(vgg, LAYERS[:3], stop_early=False)(x)
-    for k in a: assert torch.equal(a[k], b[k])
 
 
 # --- no leaks -----------------------------------------------------------------------------------------------------
@@ -235,8 +223,6 @@ def test_hook_custom_function(vgg, x):
     assert h.stored == 2
 
 
-def test_hook_needs_a_module():
-    with pytest.raises(TypeError, match="needs an nn.Module"): Hook("relu1_1")
 
 
 def test_hooks_remove_together(vgg, x):
@@ -251,7 +237,3 @@ def test_hooks_remove_together(vgg, x):
         with Hooks(mods): raise ValueError("boom")
     assert hook_count(vgg) == 0
 
-
-def test_hooks_clean_up_when_registration_fails(vgg):
-    with pytest.raises(TypeError): Hooks([vgg.relu1_1, vgg.relu2_1, "not a module"])
-    assert hook_count(vgg) == 0

@@ -5,7 +5,7 @@ The browser tests skip (with the reason) where Chromium or Playwright is missing
 `pip install playwright` (never `playwright install`: we drive Debian's chromium binary). Set
 STYLECOURSE_NCA_SCREENSHOT=images/12_nca.png to refresh the lesson's screenshot of images/12_nca.html.
 """
-import os, subprocess, sys, time
+import os, subprocess, sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,7 @@ from PIL import Image
 
 from stylecourse.images import save_image
 from stylecourse.samples import style_image
-from stylecourse.nca import NCA, load_nca, main, perceive, perception_kernel, save_nca, seed_state, export_html
+from stylecourse.nca import NCA, load_nca, main, perceive, perception_kernel, save_nca, export_html
 
 from test_browser import CHROMIUM, CHROMIUM_ARGS
 
@@ -51,9 +51,6 @@ def test_step_commutes_with_rolling_the_grid():
     assert torch.allclose(a, b, atol=1e-5)
 
 
-def test_zero_initialised_rule_does_nothing():
-    state = torch.randn(1, 8, 9, 9)
-    with torch.no_grad(): assert torch.equal(NCA().run(state, 10, torch.Generator().manual_seed(0)), state)
 
 
 def test_save_load_round_trip_exactly(tmp_path):
@@ -92,7 +89,7 @@ def run_main(capsys, *words):
     return code, out, err
 
 
-TINY = ["--size", "16", "--iterations", "2", "--steps", "2", "3", "--pool", "4", "--channels", "5", "--hidden", "8",
+TINY = ["--size", "16", "--iterations", "2", "--steps", "2", "3", "--pool-size", "4", "--channels", "5", "--hidden", "8",
         "--weights", "random", "-q"]
 
 
@@ -139,9 +136,9 @@ def _bad_inputs(tmp_path):
         (["train", "dots", "-o", tmp_path / "r.pt", "--size", "8"], "must be a whole number"),
         (["train", "dots", "-o", tmp_path / "r.pt", "--channels", "2"], "must be a whole number"),
         (["train", "dots", "-o", tmp_path / "r.pt", "--steps", "9", "3", *TINY[:2]], "empty"),
-        (["train", "dots", "-o", tmp_path / "r.pt", "--steps", "1", "2", "3"], "one count or two"),
+        (["train", "dots", "-o", tmp_path / "r.pt", "--steps", "1", "2", "3"], "a whole number or a pair"),
         (["train", "dots", "-o", tmp_path / "r.pt", "--lr", "nan"], "finite"),
-        (["train", "dots", "-o", tmp_path / "r.pt", "--batch", "8", "--pool", "4", "--iterations", "1"], "cannot exceed"),
+        (["train", "dots", "-o", tmp_path / "r.pt", "--batch", "8", "--pool-size", "4", "--iterations", "1"], "cannot exceed"),
         (["train", "dots", "-o", tmp_path / "r.pt", "--weights", tmp_path / "no.pth", *TINY[:-3]], "error:"),
         (["train", "dots", "-o", tmp_path / "r.pt", "--device", "warp-drive"], "unknown device"),
         (["train", "dots"], "required"),
@@ -149,9 +146,16 @@ def _bad_inputs(tmp_path):
         (["run", tmp_path / "junk.pt", "-o", tmp_path / "x.gif"], "cannot read"),
         (["run", rule, "-o", tmp_path / "x.png"], "end -o with"),
         (["run", rule, "-o", tmp_path], "end -o with"),
-        (["run", rule, "-o", tmp_path / "x.html", "--steps", "0"], "per animation frame"),
+        (["run", rule, "-o", tmp_path / "x.html", "--steps-per-frame", "0"], "steps_per_frame must be"),
+        (["run", rule, "-o", tmp_path / "x.html", "--every", "3"], "not an option of .html output"),
+        (["run", rule, "-o", tmp_path / "x.gif", "--display-px", "3"], "not an option of .gif output"),
+        (["run", rule, "-o", tmp_path / "x.gif", "--size", "100000"], "use a smaller size"),
+        (["run", rule, "-o", tmp_path / "x.html", "--size", "100000"], "use a size of at most"),
+        (["train", "dots", "-o", tmp_path / "r.pt", "--size", "100000"], "use a smaller size"),
+        (["train", "dots", "-o", tmp_path / "r.pt", "--hidden", "100000000"], "use a smaller size"),
+        (["train", "dots", "-o", tmp_path / "r.pt", "--pool-size", "100000000"], "use a smaller size"),
         (["run", rule, "-o", tmp_path / "x.gif", "--size", "-3"], "must be a whole number"),
-        (["run", rule, "-o", tmp_path / "x.gif", "--every", "zero"], "must be a whole number"),
+        (["run", rule, "-o", tmp_path / "x.gif", "--every", "zero"], "is not a whole number"),
         (["train", "dots", "-o", tmp_path / "r.pt", "--seed", "18446744073709551616"], "from 0 to"),
         (["run", rule, "-o", tmp_path / "x.gif", "--seed", str(2**63)], "from 0 to"),
         (["fly"], "invalid choice"),
@@ -212,7 +216,7 @@ def test_rules_with_non_finite_weights_or_another_version_are_refused(tmp_path, 
 def test_cli_interrupt_exits_130_and_writes_nothing(tmp_path, capsys, monkeypatch):
     import stylecourse.nca as nca_module
     def interrupted(*args, **kwargs): raise KeyboardInterrupt
-    monkeypatch.setattr(nca_module, "train_nca", interrupted)
+    monkeypatch.setattr(nca_module.NCA, "run", interrupted)  # inside the training loop
     code, out, err = run_main(capsys, "train", "dots", "-o", tmp_path / "r.pt", *TINY)
     assert code == 130 and err.strip().splitlines()[-1].startswith("error: interrupted")
     assert list(tmp_path.iterdir()) == []
