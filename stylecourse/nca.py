@@ -13,11 +13,10 @@ from pathlib import Path
 
 import torch, torch.nn as nn, torch.nn.functional as F
 from fastcore.basics import patch
-from tqdm.auto import tqdm
 
 from .images import load_image, check_int, check_weight, check_callbacks, default_device, write_atomic, save_gif, SEED_MAX
 from .samples import style_image, STYLE_NAMES
-from .optimize import LossHistory
+from .optimize import LossHistory, Reporter
 from .vgg import RandomWeightsWarning, load_vgg19, imagenet_normalize, min_side, deepest_layer
 from .hooks import FeatureExtractor
 from .gram import STYLE_STATISTICS, TEXTURE_LAYERS
@@ -221,29 +220,30 @@ def train_nca(nca: NCA, style, *,
     masks = torch.Generator(device).manual_seed(seed)               # which cells fire
     pool = seed_state(pool_size, nca.channels, size, size, device)
     opt, good = torch.optim.Adam(nca.parameters(), lr=lr), None
-    for it in tqdm(range(1, iterations + 1), desc="NCA", disable=not progress):
-        idx = torch.randperm(pool_size, generator=draw)[:batch].to(device)
-        x = pool[idx]
-        if (it - 1) % reset_every == 0: x[:1] = 0      # grow from scratch, now and then
-        x = nca.run(x, int(torch.randint(lo, hi + 1, (1,), generator=draw)), masks)
-        style_part = loss_of(x[:, :3] + 0.5).mean()                # unclamped: a saturated pixel still gets a gradient
-        over = overflow(x)
-        loss = style_part + overflow_weight * over
-        if not torch.isfinite(loss):
-            if good is None: raise ValueError(f"train_nca: the loss is {loss.item()} at the first iteration; use a smaller lr or check the style")
-            nca.load_state_dict(good)  # the step before broke the rule: put back the last one whose loss was finite
-            warnings.warn(f"train_nca: the loss is {loss.item()} at iteration {it}; stopped, keeping the last rule whose loss "
-                          f"was finite (iteration {it - 1}); a smaller lr avoids this")
-            break
-        good = {k: v.detach().clone() for k, v in nca.state_dict().items()}  # a few thousand numbers: cheap to keep
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        with torch.no_grad():
-            for p in nca.parameters(): p.grad /= p.grad.norm() + 1e-8  # only the direction survives
-        opt.step()
-        pool[idx] = x.detach()
-        losses = {"loss": loss.item(), "style": style_part.item(), "overflow": over.item()}
-        if any([bool(cb(it, nca.rgb(x[:1].detach())[0], losses)) for cb in callbacks]): break
+    with Reporter(callbacks, iterations, "NCA", progress) as report:  # lesson 02's progress bar and callbacks
+        for it in range(1, iterations + 1):
+            idx = torch.randperm(pool_size, generator=draw)[:batch].to(device)
+            x = pool[idx]
+            if (it - 1) % reset_every == 0: x[:1] = 0      # grow from scratch, now and then
+            x = nca.run(x, int(torch.randint(lo, hi + 1, (1,), generator=draw)), masks)
+            style_part = loss_of(x[:, :3] + 0.5).mean()                # unclamped: a saturated pixel still gets a gradient
+            over = overflow(x)
+            loss = style_part + overflow_weight * over
+            if not torch.isfinite(loss):
+                if good is None: raise ValueError(f"train_nca: the loss is {loss.item()} at the first iteration; use a smaller lr or check the style")
+                nca.load_state_dict(good)  # the step before broke the rule: put back the last one whose loss was finite
+                warnings.warn(f"train_nca: the loss is {loss.item()} at iteration {it}; stopped, keeping the last rule whose loss "
+                              f"was finite (iteration {it - 1}); a smaller lr avoids this")
+                break
+            good = {k: v.detach().clone() for k, v in nca.state_dict().items()}  # a few thousand numbers: cheap to keep
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            with torch.no_grad():
+                for p in nca.parameters(): p.grad /= p.grad.norm() + 1e-8  # only the direction survives
+            opt.step()
+            pool[idx] = x.detach()
+            losses = {"loss": loss.item(), "style": style_part.item(), "overflow": over.item()}
+            if report(it, nca.rgb(x[:1].detach())[0], losses): break
     return nca
 
 # %% ../nbs/12_nca.ipynb #b07d2e8b
