@@ -326,6 +326,9 @@ def _run_demo(args) -> int:
     from stylecourse.vgg import WeightsError, RandomWeightsWarning
     demo = DemoConfig(**given(args, DemoConfig))
     cfg = demo.transfer()  # every value checked before anything is made
+    from stylecourse.memory import check_memory
+    check_memory(cfg.size, cfg.content_layers, cfg.style_layers, optimizer=cfg.optimizer, precision=cfg.precision,
+                 device=cfg.device, fraction=0.9)  # a size that cannot fit is refused before its images are drawn
     content, style = sample_image(demo.size), style_image(demo.style, size=demo.size)
     random_used = []
     def on_warning(category, message):

@@ -93,3 +93,36 @@ def test_nca_statistics_take_a_batch(pics):
     for name in ("gram", "meancov", "sliced"):
         d = TextureLoss("dots", size=32, weights="random", style_loss=name)(x)
         assert d.shape == (3,) and torch.isfinite(d).all() and (d > 0).all(), name
+
+
+# One table for every command: the same kind of mistake gets the same kind of answer (exit 2, one `error:` line naming
+# what is wrong, nothing written), whichever command it is made in.
+COMMANDS = {  # command -> the words of a good run, with {d} the test folder
+    "transfer": "transfer {d}/c.png {d}/s.png -o {d}/out.png --size 32 --steps 2 -q",
+    "demo": "demo -o {d}/demo --size 32 --steps 2 -q",
+    "nca train": "nca train dots -o {d}/out.pt --size 16 --iterations 1 --pool-size 4 --steps 2 -q",
+    "nca run": "nca run {d}/rule.pt -o {d}/out.gif --size 16 --steps 4",
+    "bench": "bench --quick --sizes 32",
+}
+MISTAKES = [  # (what, words added to a good run, what the last line must contain; commands it applies to: all but those listed)
+    ("size not a number", "--size big", "not a whole number", ("bench",)),
+    ("size 0", "--size 0", "size", ("bench",)),
+    ("size huge", "--size 100000", "size", ("bench",)),
+    ("steps negative", "--steps -1", "steps", ()),
+    ("unknown device", "--device warp-drive", "unknown device", ("nca run",)),
+    ("weights file missing", "--weights {d}/missing.pth", "missing.pth", ("nca run",)),
+    ("seed too large", f"--seed {2**64}", "seed", ("demo", "bench")),
+    ("unknown flag", "--colour blue", "unrecognized arguments", ()),
+]
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_one_table_of_mistakes_for_every_command(capsys, pics, command):
+    save_nca(NCA(4, 8), pics / "rule.pt")
+    before = sorted(p.name for p in pics.iterdir())
+    for what, extra, says, not_in in MISTAKES:
+        if command in not_in: continue
+        words = (COMMANDS[command] + " " + extra).format(d=pics).split()
+        code, last = cli(capsys, *words)
+        assert code == 2 and last.startswith("error:") and says in last, (command, what, last)
+        assert sorted(p.name for p in pics.iterdir()) == before, (command, what)  # nothing written, no temporary file
