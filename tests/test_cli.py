@@ -319,7 +319,7 @@ def test_demo_with_no_evaluations_claims_no_weights(capsys, tmp_path, monkeypatc
 # Tiny stand-ins for the values the help examples use: every example must run, just smaller.
 TINY_VALUES = {"--size": ["32"], "--sizes": ["32"], "--scales": ["24", "28"], "--max-memory": ["1GiB"]}
 TINY_BIG = {"--size": ["96x64"]}
-TINY_TAIL = {"transfer": ["--steps", "2", "-q"], "demo": ["--steps", "2", "--size", "32", "-q"], "bench": ["--steps", "2"],
+TINY_TAIL = {"transfer": ["--steps", "2", "--size", "32", "-q"], "demo": ["--steps", "2", "--size", "32", "-q"], "bench": ["--steps", "2"],
              "nca train": ["--iterations", "2", "--size", "24", "--pool-size", "4", "--steps", "2", "3", "-q"]}
 
 
